@@ -1,0 +1,148 @@
+"""Input and output shapes of the reports API (SPEC §4.1)."""
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from reports.models import Report, ReportStatus
+from reports.selectors import AvailableReportType
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so that a typo is an error rather than silently ignored."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
+
+class ReportCreateInputSerializer(StrictInputSerializer):
+    report_type = serializers.CharField(max_length=64)
+    parameters = serializers.DictField(required=False, default=dict)
+
+
+class ReportListFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ReportStatus.choices, required=False)
+    report_type = serializers.CharField(max_length=64, required=False)
+
+
+class ReportErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ReportFileSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    size_bytes = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
+class ReportLinksSerializer(serializers.Serializer):
+    self = serializers.URLField()
+    file = serializers.URLField()
+    cancel = serializers.URLField()
+    events = serializers.CharField(help_text="WebSocket URL that streams this report's events.")
+
+
+def _absolute(request, path: str) -> str:
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def websocket_url(request, path: str) -> str:
+    if request is None:
+        return path
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}{path}"
+
+
+class ReportOutputSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    file = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = [
+            "id",
+            "url",
+            "report_type",
+            "parameters",
+            "status",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "error",
+            "file",
+            "links",
+        ]
+        read_only_fields = fields
+
+    def _path(self, name: str, report: Report) -> str:
+        return reverse(name, kwargs={"report_id": report.id})
+
+    def get_url(self, report: Report) -> str:
+        return _absolute(self.context.get("request"), self._path("api:report-detail", report))
+
+    @extend_schema_field(ReportErrorSerializer(allow_null=True))
+    def get_error(self, report: Report) -> dict[str, str] | None:
+        if report.status != ReportStatus.FAILED:
+            return None
+        return {"code": report.error_code or "failed", "message": report.error_message or "The report failed."}
+
+    @extend_schema_field(ReportFileSerializer(allow_null=True))
+    def get_file(self, report: Report) -> dict[str, Any] | None:
+        if report.status != ReportStatus.SUCCEEDED or not report.file:
+            return None
+        return {
+            "url": _absolute(self.context.get("request"), self._path("api:report-file", report)),
+            "size_bytes": report.file_size,
+            "pages": report.file_pages,
+            "sha256": report.file_sha256,
+        }
+
+    @extend_schema_field(ReportLinksSerializer)
+    def get_links(self, report: Report) -> dict[str, str]:
+        request = self.context.get("request")
+        return {
+            "self": _absolute(request, self._path("api:report-detail", report)),
+            "file": _absolute(request, self._path("api:report-file", report)),
+            "cancel": _absolute(request, self._path("api:report-cancel", report)),
+            "events": websocket_url(request, f"/ws/reports/{report.id}/"),
+        }
+
+
+class ReportTypeOutputSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    parameters_schema = serializers.JSONField(help_text="JSON Schema (2020-12) of the parameters object.")
+    default_parameters = serializers.JSONField(help_text="Values an admin set; applied where none is given.")
+    timeout_seconds = serializers.IntegerField()
+
+    def to_representation(self, available: AvailableReportType) -> dict[str, Any]:
+        report_type = available.report_type
+        return {
+            "key": report_type.key,
+            "title": report_type.title,
+            "description": report_type.description,
+            "parameters_schema": report_type.parameters_schema,
+            "default_parameters": available.default_parameters,
+            "timeout_seconds": available.timeout,
+        }
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details (documentation only)."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)

@@ -1,0 +1,144 @@
+"""One view per operation; each translates HTTP to a service or selector call and back."""
+
+from django.conf import settings
+from django.http import FileResponse, Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reports import selectors, services
+from reports.api.pagination import ReportCursorPagination
+from reports.api.serializers import (
+    ProblemSerializer,
+    ReportCreateInputSerializer,
+    ReportListFilterSerializer,
+    ReportOutputSerializer,
+    ReportTypeOutputSerializer,
+)
+from reports.models import Report
+
+PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details (application/problem+json)")
+COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
+
+
+def _report_or_404(request: Request, report_id: str) -> Report:
+    report = selectors.report_get(user=request.user, report_id=report_id)
+    if report is None:
+        raise Http404
+    return report
+
+
+def _report_response(request: Request, report: Report, **kwargs) -> Response:
+    response = Response(ReportOutputSerializer(report, context={"request": request}).data, **kwargs)
+    if not report.is_terminal:
+        response["Retry-After"] = str(settings.REPORT_POLL_RETRY_AFTER)
+    return response
+
+
+class ReportListCreateApi(APIView):
+    pagination_class = ReportCursorPagination
+
+    @extend_schema(
+        operation_id="reports_list",
+        summary="List your reports, newest first",
+        parameters=[ReportListFilterSerializer],
+        responses={200: ReportOutputSerializer(many=True), 400: PROBLEM, 401: PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        filters = ReportListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        reports = selectors.report_list(user=request.user, **filters.validated_data).select_related(None)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(reports, request, view=self)
+        return paginator.get_paginated_response(
+            ReportOutputSerializer(page, many=True, context={"request": request}).data
+        )
+
+    @extend_schema(
+        operation_id="reports_create",
+        summary="Request a report; it is built in the background",
+        request=ReportCreateInputSerializer,
+        responses={201: ReportOutputSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 415: PROBLEM},
+    )
+    def post(self, request: Request) -> Response:
+        payload = ReportCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        report = services.report_create(user=request.user, **payload.validated_data)
+        response = _report_response(request, report, status=status.HTTP_201_CREATED)
+        response["Location"] = response.data["url"]
+        return response
+
+
+class ReportDetailApi(APIView):
+    @extend_schema(
+        operation_id="reports_retrieve",
+        summary="A report; while it is not finished, Retry-After says when to ask again",
+        responses={200: ReportOutputSerializer, **COMMON_ERRORS},
+    )
+    def get(self, request: Request, report_id: str) -> Response:
+        return _report_response(request, _report_or_404(request, report_id))
+
+
+class ReportFileApi(APIView):
+    @extend_schema(
+        operation_id="reports_file",
+        summary="Download the PDF",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(description="The PDF file"),
+            409: PROBLEM,
+            410: PROBLEM,
+            **COMMON_ERRORS,
+        },
+    )
+    def get(self, request: Request, report_id: str) -> FileResponse:
+        report = services.report_file_for_download(report=_report_or_404(request, report_id))
+        response = FileResponse(
+            report.file.open("rb"),
+            as_attachment=True,
+            filename=f"{report.report_type}-{report.id}.pdf",
+            content_type="application/pdf",
+        )
+        response["ETag"] = f'"{report.file_sha256}"'
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class ReportCancelApi(APIView):
+    @extend_schema(
+        operation_id="reports_cancel",
+        summary="Cancel a queued or running report",
+        request=None,
+        responses={200: ReportOutputSerializer, 409: PROBLEM, **COMMON_ERRORS},
+    )
+    def post(self, request: Request, report_id: str) -> Response:
+        report = services.report_cancel(report=_report_or_404(request, report_id))
+        return _report_response(request, report)
+
+
+class ReportTypeListApi(APIView):
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="report_types_list",
+        summary="The report types you may request, each with its parameters' JSON Schema",
+        responses={200: ReportTypeOutputSerializer(many=True), 401: PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        available = selectors.report_types_for_user(user=request.user)
+        return Response(ReportTypeOutputSerializer(available, many=True).data)
+
+
+class ReportTypeDetailApi(APIView):
+    @extend_schema(
+        operation_id="report_types_retrieve",
+        summary="One report type you may request",
+        parameters=[OpenApiParameter("key", str, OpenApiParameter.PATH)],
+        responses={200: ReportTypeOutputSerializer, **COMMON_ERRORS},
+    )
+    def get(self, request: Request, key: str) -> Response:
+        available = {item.key: item for item in selectors.report_types_for_user(user=request.user)}
+        if key not in available:
+            raise Http404
+        return Response(ReportTypeOutputSerializer(available[key]).data)

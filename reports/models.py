@@ -1,0 +1,85 @@
+"""The report, its lifecycle, and the admin-editable configuration of each report type."""
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+
+from reports.ids import new_report_id
+
+
+class ReportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+TERMINAL_STATUSES = frozenset(
+    {ReportStatus.SUCCEEDED, ReportStatus.FAILED, ReportStatus.CANCELLED, ReportStatus.EXPIRED}
+)
+ACTIVE_STATUSES = frozenset({ReportStatus.QUEUED, ReportStatus.RUNNING})
+
+
+def report_file_path(report: "Report", filename: str) -> str:
+    return f"reports/{report.created_at:%Y/%m}/{report.id}.pdf"
+
+
+class Report(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_report_id, editable=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports")
+    report_type = models.CharField(max_length=64, db_index=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker has picked this report up; more than one means a retry after a lost worker.
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+
+    file = models.FileField(upload_to=report_file_path, blank=True, max_length=255)
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    file_pages = models.PositiveIntegerField(null=True, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["requested_by", "-created_at"], name="report_owner_recent"),
+            models.Index(fields=["status", "created_at"], name="report_status_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report_type} {self.id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class ReportTypeConfig(models.Model):
+    """What admins may change about a report type without a deploy. Blank values fall back to the type's own."""
+
+    key = models.CharField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True)
+    allowed_groups = models.ManyToManyField(
+        Group, blank=True, help_text="Only members of these groups may request it. Empty: everyone it is open to."
+    )
+    timeout_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the type's default.")
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days a finished file is kept. Empty: the site default."
+    )
+    default_parameters = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "report type"
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key

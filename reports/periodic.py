@@ -1,0 +1,13 @@
+"""Jobs the cron scheduler enqueues. Thin: each calls one service."""
+
+from django.conf import settings
+
+from reports.services import reports_expire, reports_reap_stuck
+
+
+def reap_stuck_reports() -> dict[str, int]:
+    return reports_reap_stuck(grace_seconds=settings.REPORT_STUCK_GRACE_SECONDS)
+
+
+def expire_reports() -> int:
+    return reports_expire()

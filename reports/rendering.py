@@ -1,0 +1,34 @@
+"""From a report and its builder's context to PDF bytes: the common header, parameters and footer for every type."""
+
+from typing import Any
+
+from django.template.loader import get_template, render_to_string
+from django.utils import timezone
+
+from reports.models import Report
+from reports.pdf import RenderedPdf, html_to_pdf
+from reports.registry import ReportType
+
+BASE_TEMPLATE = "reports/pdf/base.html"
+
+
+def render_report(report: Report, report_type: ReportType, context: dict[str, Any]) -> RenderedPdf:
+    html = render_to_string(
+        report_type.template_name,
+        {
+            **context,
+            "report": report,
+            "report_type": report_type,
+            "parameters": sorted(report.parameters.items()),
+            "requested_by": report.requested_by,
+            "generated_at": timezone.now(),
+        },
+    )
+    return html_to_pdf(html)
+
+
+def preload_templates(report_types: list[ReportType]) -> None:
+    """Compile the templates in the worker's parent process so that a forked job finds them cached."""
+    get_template(BASE_TEMPLATE)
+    for report_type in report_types:
+        get_template(report_type.template_name)

@@ -1,0 +1,138 @@
+"""`report_activity`: how the report service itself is used and how well it performs."""
+
+import json
+import statistics
+from collections import Counter, defaultdict
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from reports.models import Report, ReportStatus
+from reports.parameters import ParameterError
+from reports.registry import BuildContext, ReportType, register
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    zone = timezone.get_current_timezone()
+    return (
+        timezone.make_aware(datetime.combine(start, time.min), zone),
+        timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min), zone),
+    )
+
+
+def activity_chart(days: list[date], per_day: dict[date, Counter]) -> str:
+    """JSON for xhtml2pdf's own <canvas type="graph"> bar chart: succeeded and failed reports per day."""
+    step = max(1, len(days) // 10)
+    return json.dumps(
+        {
+            "type": "verticalbar",
+            "data": [
+                [per_day[day][ReportStatus.SUCCEEDED] for day in days],
+                [per_day[day][ReportStatus.FAILED] for day in days],
+                [
+                    sum(per_day[day].values())
+                    - per_day[day][ReportStatus.SUCCEEDED]
+                    - per_day[day][ReportStatus.FAILED]
+                    for day in days
+                ],
+            ],
+            "labels": [day.strftime("%d %b") if index % step == 0 else "" for index, day in enumerate(days)],
+            "seriesNames": ["succeeded", "failed", "other"],
+            "seriesColors": ["#2e7d32", "#c62828", "#90a4ae"],
+            "legend": {"x": 20, "y": 0, "deltax": 70, "columnMaximum": 1, "fontSize": 8},
+            "valueAxis": {"valueMin": 0, "forceZero": True, "visibleGrid": True, "labelTextFormat": "%d"},
+            "categoryAxis": {"labels": {"fontSize": 7, "angle": 0}},
+            "barSpacing": 0.5,
+        }
+    )
+
+
+@register
+class ReportActivityReport(ReportType):
+    key = "report_activity"
+    title = "Report activity"
+    description = (
+        "Reports per type and status over a date range: durations (median, p95), failure rate, top requesters "
+        "and a chart of reports per day."
+    )
+    template_name = "reports/pdf/report_activity.html"
+    required_permission = "reports.view_report"
+    timeout = 300
+    parameters_schema = {
+        "type": "object",
+        "properties": {
+            "start_date": {"type": "string", "format": "date", "title": "From (inclusive)"},
+            "end_date": {"type": "string", "format": "date", "title": "To (inclusive)"},
+        },
+        "additionalProperties": False,
+    }
+
+    def clean(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        today = timezone.localdate()
+        end = date.fromisoformat(parameters["end_date"]) if parameters.get("end_date") else today
+        start = (
+            date.fromisoformat(parameters["start_date"])
+            if parameters.get("start_date")
+            else end - timedelta(days=DEFAULT_DAYS - 1)
+        )
+        if start > end:
+            raise ParameterError({"start_date": ["Must not be after end_date."]})
+        if (end - start).days >= MAX_DAYS:
+            raise ParameterError({"end_date": [f"The range may cover at most {MAX_DAYS} days."]})
+        return {**parameters, "start_date": start.isoformat(), "end_date": end.isoformat()}
+
+    def build(self, context: BuildContext) -> dict[str, Any]:
+        start = date.fromisoformat(context.parameters["start_date"])
+        end = date.fromisoformat(context.parameters["end_date"])
+        since, until = _day_bounds(start, end)
+        rows = Report.objects.filter(created_at__gte=since, created_at__lt=until).values_list(
+            "report_type", "status", "created_at", "started_at", "finished_at", "requested_by__username"
+        )
+        per_type: dict[str, Counter] = defaultdict(Counter)
+        durations: dict[str, list[float]] = defaultdict(list)
+        per_day: dict[date, Counter] = defaultdict(Counter)
+        requesters: Counter = Counter()
+        for report_type, status, created_at, started_at, finished_at, username in rows.iterator():
+            per_type[report_type][status] += 1
+            per_day[timezone.localdate(created_at)][status] += 1
+            requesters[username] += 1
+            if status == ReportStatus.SUCCEEDED and started_at and finished_at:
+                durations[report_type].append((finished_at - started_at).total_seconds())
+        context.set_progress(60)
+
+        type_rows = []
+        for report_type in sorted(per_type):
+            counts = per_type[report_type]
+            finished = counts[ReportStatus.SUCCEEDED] + counts[ReportStatus.FAILED]
+            type_rows.append(
+                {
+                    "report_type": report_type,
+                    "total": sum(counts.values()),
+                    "succeeded": counts[ReportStatus.SUCCEEDED],
+                    "failed": counts[ReportStatus.FAILED],
+                    "cancelled": counts[ReportStatus.CANCELLED],
+                    "failure_rate": (counts[ReportStatus.FAILED] / finished) if finished else None,
+                    "median_seconds": statistics.median(durations[report_type]) if durations[report_type] else None,
+                    "p95_seconds": _percentile(durations[report_type], 0.95),
+                }
+            )
+        days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+        return {
+            "type_rows": type_rows,
+            "total": sum(row["total"] for row in type_rows),
+            "top_requesters": requesters.most_common(10),
+            "day_rows": [(day, sum(per_day[day].values())) for day in days if per_day[day]],
+            "chart_json": activity_chart(days, per_day),
+        }

@@ -1,0 +1,196 @@
+"""Writes on reports. The API, the UI, the admin and the worker all change reports through these functions."""
+
+import logging
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from rq.timeouts import JobTimeoutException
+
+from reports import jobs
+from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable
+from reports.models import ACTIVE_STATUSES, Report, ReportStatus
+from reports.parameters import validate_parameters
+from reports.registry import BuildContext, report_types
+from reports.rendering import render_report
+from reports.selectors import report_type_for_user, report_type_limits
+
+logger = logging.getLogger(__name__)
+
+ERROR_MESSAGE_LIMIT = 1000
+
+
+def report_create(*, user: AbstractBaseUser, report_type: str, parameters: Any) -> Report:
+    """Validate, store the report as queued, and enqueue its render once the row is committed."""
+    available = report_type_for_user(user=user, key=report_type)
+    values = validate_parameters(
+        available.report_type.parameters_schema, parameters, defaults=available.default_parameters
+    )
+    values = available.report_type.clean(values)
+    with transaction.atomic():
+        report = Report.objects.create(requested_by=user, report_type=available.key, parameters=values)
+        transaction.on_commit(partial(jobs.enqueue_render, report.id, timeout=available.timeout))
+    return report
+
+
+def report_cancel(*, report: Report) -> Report:
+    """Cancel a queued or running report; a running render is stopped and its result thrown away."""
+    with transaction.atomic():
+        locked = Report.objects.select_for_update().get(pk=report.pk)
+        if locked.status not in ACTIVE_STATUSES:
+            raise ReportNotCancellable(f"The report is already {locked.status}.")
+        locked.status = ReportStatus.CANCELLED
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["status", "finished_at"])
+        transaction.on_commit(partial(jobs.cancel_render, locked.id))
+    return locked
+
+
+def report_file_for_download(*, report: Report) -> Report:
+    """The report whose file may be downloaded now, or the reason it may not."""
+    if report.status == ReportStatus.EXPIRED:
+        raise ReportFileExpired("The file was removed by the retention policy.")
+    if report.status != ReportStatus.SUCCEEDED or not report.file:
+        raise ReportFileNotReady(f"The report is {report.status}; its file is not available.")
+    return report
+
+
+# --- The worker's side -------------------------------------------------------------------------------------------
+
+
+def _claim(report_id: str) -> Report | None:
+    """Move a queued report to running. Anything else (gone, cancelled, already taken) means: nothing to do."""
+    with transaction.atomic():
+        report = Report.objects.select_for_update().select_related("requested_by").filter(pk=report_id).first()
+        if report is None or report.status != ReportStatus.QUEUED:
+            return None
+        report.status = ReportStatus.RUNNING
+        report.started_at = timezone.now()
+        report.progress = 0
+        report.attempts += 1
+        report.save(update_fields=["status", "started_at", "progress", "attempts"])
+    return report
+
+
+def _progress_setter(report_id: str):
+    last = {"value": 0}
+
+    def set_progress(percent: int) -> None:
+        value = max(0, min(99, int(percent)))
+        if value > last["value"]:
+            last["value"] = value
+            Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(progress=value)
+
+    return set_progress
+
+
+def report_render(report_id: str, *, timeout: int | None = None) -> Report | None:
+    """Build one report. Safe to run twice: only a queued report is built, and only a running one is finished."""
+    report = _claim(report_id)
+    if report is None:
+        return None
+    report_type = report_types.get(report.report_type)
+    try:
+        if report_type is None:
+            raise LookupError(f"The report type {report.report_type!r} is no longer installed.")
+        context = report_type.build(
+            BuildContext(
+                report_id=report.id,
+                parameters=report.parameters,
+                requested_by=report.requested_by,
+                set_progress=_progress_setter(report.id),
+            )
+        )
+        rendered = render_report(report, report_type, context)
+    except JobTimeoutException:
+        limit = f" of {timeout} seconds" if timeout else ""
+        return report_fail(report.id, code="timeout", message=f"The report took longer than its limit{limit}.")
+    except Exception as exc:
+        logger.exception("Report %s failed", report.id)
+        message = str(exc).strip() or type(exc).__name__
+        return report_fail(report.id, code="build_failed", message=message)
+
+    name = report.file.field.generate_filename(report, f"{report.id}.pdf")
+    stored_name = report.file.storage.save(name, ContentFile(rendered.content))
+    with transaction.atomic():
+        locked = Report.objects.select_for_update().get(pk=report.id)
+        if locked.status != ReportStatus.RUNNING:
+            # Cancelled while rendering: the result is not wanted.
+            report.file.storage.delete(stored_name)
+            return locked
+        locked.status = ReportStatus.SUCCEEDED
+        locked.progress = 100
+        locked.finished_at = timezone.now()
+        locked.file.name = stored_name
+        locked.file_size = len(rendered.content)
+        locked.file_pages = rendered.pages
+        locked.file_sha256 = rendered.sha256
+        locked.save(
+            update_fields=["status", "progress", "finished_at", "file", "file_size", "file_pages", "file_sha256"]
+        )
+    return locked
+
+
+def report_fail(report_id: str, *, code: str, message: str) -> Report | None:
+    """Mark a report failed unless it already finished; the message is shown to the requester."""
+    with transaction.atomic():
+        report = Report.objects.select_for_update().filter(pk=report_id).first()
+        if report is None or report.is_terminal:
+            return report
+        report.status = ReportStatus.FAILED
+        report.finished_at = timezone.now()
+        report.error_code = code
+        report.error_message = message[:ERROR_MESSAGE_LIMIT]
+        report.save(update_fields=["status", "finished_at", "error_code", "error_message"])
+    return report
+
+
+# --- Periodic work ------------------------------------------------------------------------------------------------
+
+
+def reports_reap_stuck(*, grace_seconds: int, now=None) -> dict[str, int]:
+    """Find reports that no worker will finish and give each an outcome.
+
+    A queued report whose job is missing from Redis (its enqueue failed, or Redis lost it) is enqueued again.
+    A running report past its timeout plus a grace period lost its worker: it is failed with that reason.
+    """
+    now = now or timezone.now()
+    requeued = failed = 0
+    stale_queued = Report.objects.filter(status=ReportStatus.QUEUED, created_at__lt=now - timedelta(seconds=30))
+    for report in stale_queued.only("id", "report_type"):
+        if not jobs.render_is_pending(report.id):
+            jobs.enqueue_render(report.id, timeout=report_type_limits(report.report_type).timeout)
+            requeued += 1
+    for report in Report.objects.filter(status=ReportStatus.RUNNING).only("id", "report_type", "started_at"):
+        limit = report_type_limits(report.report_type).timeout + grace_seconds
+        overdue = report.started_at and report.started_at < now - timedelta(seconds=limit)
+        if overdue and not jobs.render_is_running(report.id):
+            report_fail(report.id, code="worker_lost", message="The worker building this report stopped.")
+            failed += 1
+    return {"requeued": requeued, "failed": failed}
+
+
+def reports_expire(*, now=None) -> int:
+    """Remove the files of succeeded reports past their retention and mark them expired."""
+    now = now or timezone.now()
+    expired = 0
+    for key in (
+        Report.objects.filter(status=ReportStatus.SUCCEEDED).order_by().values_list("report_type", flat=True).distinct()
+    ):
+        cutoff = now - timedelta(days=report_type_limits(key).retention_days)
+        due = Report.objects.filter(status=ReportStatus.SUCCEEDED, report_type=key, finished_at__lt=cutoff)
+        for report_id in due.values_list("id", flat=True).iterator():
+            with transaction.atomic():
+                locked = Report.objects.select_for_update().get(pk=report_id)
+                if locked.status != ReportStatus.SUCCEEDED:
+                    continue
+                if locked.file:
+                    locked.file.delete(save=False)
+                locked.status = ReportStatus.EXPIRED
+                locked.save(update_fields=["status", "file"])
+            expired += 1
+    return expired

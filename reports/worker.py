@@ -1,0 +1,37 @@
+"""The RQ worker class for this project (settings.RQ["WORKER_CLASS"]).
+
+RQ's default worker forks a work horse per job. Whatever the parent has imported and warmed up, the child gets for
+free, so the parent loads xhtml2pdf, renders a tiny PDF (fonts, default CSS) and compiles every report template
+before it takes work. Database connections are closed before each fork: a connection must never be shared by two
+processes.
+"""
+
+import logging
+
+from django.db import connections
+from rq import Worker
+
+logger = logging.getLogger(__name__)
+
+
+def preload() -> None:
+    from reports.pdf import warm_up
+    from reports.registry import report_types
+    from reports.rendering import preload_templates
+
+    warm_up()
+    preload_templates(report_types.all())
+    connections.close_all()
+
+
+class ReportWorker(Worker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            preload()
+        except Exception:
+            logger.exception("Warm-up before forking failed; jobs will load what they need themselves")
+
+    def fork_work_horse(self, job, queue):
+        connections.close_all()
+        super().fork_work_horse(job, queue)

@@ -1,0 +1,128 @@
+"""Fixtures shared by the suite: users and API clients, and a real RQ worker process on the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+from rq import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
+
+
+def _database_url() -> str:
+    """The URL of the test database pytest-django created, for processes started by the tests."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user, password = settings.get("USER") or "", settings.get("PASSWORD") or ""
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host, port = settings.get("HOST") or "127.0.0.1", settings.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{settings['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """Environment for a child process (worker, server) that must see what the tests see."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reportsite.settings", "DATABASE_URL": _database_url()}
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """`manage.py rqworker` as production runs it, on the test database and the private Redis."""
+
+    def __init__(self, queues: tuple[str, ...] = ("reports", "notifications"), env: dict[str, str] | None = None):
+        self.queues = queues
+        self.env = env or process_env()
+        self.process: subprocess.Popen | None = None
+        self.log_path = Path(os.environ["REPORTSITE_TEST_RUN_DIR"]) / f"worker-{time.monotonic_ns()}.log"
+
+    def start(self, timeout: float = 30.0) -> "WorkerProcess":
+        connection_ = django_rq.get_connection("reports")
+        before = {worker.name for worker in Worker.all(connection=connection_)}
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "rqworker", *self.queues],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_text()}")
+            if {worker.name for worker in Worker.all(connection=connection_)} - before:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"worker did not register within {timeout}s:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def rq_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
+    """One real worker for the session; tests that use it need committed data (`transactional_db`)."""
+    worker = WorkerProcess().start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., User]:
+    def make(username: str = "ada", *, perms: tuple[str, ...] = ("auth.view_user",), **fields) -> User:
+        user = User.objects.create_user(username=username, password="pw-" + username, **fields)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        return User.objects.get(pk=user.pk)  # fresh, without a stale permission cache
+
+    return make
+
+
+@pytest.fixture
+def user(make_user) -> User:
+    return make_user("ada", first_name="Ada", last_name="Lovelace")
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    """An API client authenticated with the user's token, as an integrator would be."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def wait_for_report(client: APIClient, url: str, *, timeout: float = 30.0, statuses=TERMINAL) -> dict:
+    """Poll the report as a client would, until its status is one of `statuses`."""
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        if body["status"] in statuses:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"report still {body.get('status')} after {timeout}s: {body}")

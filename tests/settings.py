@@ -1,0 +1,9 @@
+"""Settings for the test suite: the project's settings, pointed at this run's private Redis and folders."""
+
+from tests.services import start_test_services
+
+start_test_services()
+
+from reportsite.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
