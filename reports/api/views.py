@@ -37,6 +37,15 @@ def _report_response(request: Request, report: Report, **kwargs) -> Response:
     return response
 
 
+class OwnedReportApi(APIView):
+    """Base for views of one report: a report that is not the caller's is 404 whatever the verb, even one the
+    view does not support, so that 405 never confirms that someone else's id exists."""
+
+    def http_method_not_allowed(self, request: Request, *args, **kwargs) -> Response:
+        _report_or_404(request, kwargs["report_id"])
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
+
 class ReportListCreateApi(APIView):
     pagination_class = ReportCursorPagination
 
@@ -71,7 +80,7 @@ class ReportListCreateApi(APIView):
         return response
 
 
-class ReportDetailApi(APIView):
+class ReportDetailApi(OwnedReportApi):
     @extend_schema(
         operation_id="reports_retrieve",
         summary="A report; while it is not finished, Retry-After says when to ask again",
@@ -81,7 +90,7 @@ class ReportDetailApi(APIView):
         return _report_response(request, _report_or_404(request, report_id))
 
 
-class ReportFileApi(APIView):
+class ReportFileApi(OwnedReportApi):
     @extend_schema(
         operation_id="reports_file",
         summary="Download the PDF",
@@ -105,7 +114,7 @@ class ReportFileApi(APIView):
         return response
 
 
-class ReportCancelApi(APIView):
+class ReportCancelApi(OwnedReportApi):
     @extend_schema(
         operation_id="reports_cancel",
         summary="Cancel a queued or running report",
