@@ -138,6 +138,12 @@ class ReportTypeOutputSerializer(serializers.Serializer):
         }
 
 
+class MeOutputSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    is_staff = serializers.BooleanField()
+
+
 class ProblemSerializer(serializers.Serializer):
     """RFC 9457 problem details (documentation only)."""
 

@@ -12,6 +12,7 @@ urlpatterns = [
     re_path(
         r"^reports/(?P<report_id>[A-Za-z0-9_]{1,32})/cancel/?$", views.ReportCancelApi.as_view(), name="report-cancel"
     ),
+    re_path(r"^me/?$", views.MeApi.as_view(), name="me"),
     re_path(r"^report-types/?$", views.ReportTypeListApi.as_view(), name="report-type-list"),
     re_path(
         r"^report-types/(?P<key>[a-z0-9_]{1,64})/?$", views.ReportTypeDetailApi.as_view(), name="report-type-detail"

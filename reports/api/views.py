@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from reports import selectors, services
 from reports.api.pagination import ReportCursorPagination
 from reports.api.serializers import (
+    MeOutputSerializer,
     ProblemSerializer,
     ReportCreateInputSerializer,
     ReportListFilterSerializer,
@@ -151,3 +152,11 @@ class ReportTypeDetailApi(APIView):
         if key not in available:
             raise Http404
         return Response(ReportTypeOutputSerializer(available[key]).data)
+
+
+class MeApi(APIView):
+    """Who the credentials belong to: the cheapest authenticated call, handy to check a token."""
+
+    @extend_schema(operation_id="me_retrieve", summary="The authenticated user", responses={200: MeOutputSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(MeOutputSerializer(request.user).data)
