@@ -33,7 +33,7 @@ def _database_url() -> str:
 
 def process_env(**extra: str) -> dict[str, str]:
     """Environment for a child process (worker, server) that must see what the tests see."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reportsite.settings", "DATABASE_URL": _database_url()}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.worker_settings", "DATABASE_URL": _database_url()}
     env.update(extra)
     return env
 
@@ -106,12 +106,16 @@ def user(make_user) -> User:
     return make_user("ada", first_name="Ada", last_name="Lovelace")
 
 
-@pytest.fixture
-def api(user) -> APIClient:
+def client_for(user: User) -> APIClient:
     """An API client authenticated with the user's token, as an integrator would be."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
     return client
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    return client_for(user)
 
 
 def wait_for_report(client: APIClient, url: str, *, timeout: float = 30.0, statuses=TERMINAL) -> dict:

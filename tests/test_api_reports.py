@@ -1,13 +1,15 @@
 """The core path as an integrator meets it: POST, poll, download; a real RQ worker builds the PDF."""
 
+import hashlib
 import io
+import time
 
 import pytest
 from pypdf import PdfReader
 
 from reports.models import Report
-from reports.registry import BuildContext, ReportType, report_types
-from tests.conftest import wait_for_report
+from tests.conftest import client_for, wait_for_report
+from tests.testapp.report_types import TEST_PERMISSION
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,8 +48,6 @@ def test_downloaded_pdf_holds_title_and_requester(api, user, rq_worker):
     assert response["Content-Disposition"] == f'attachment; filename="user_access-{created["id"]}.pdf"'
     content = b"".join(response.streaming_content)
     assert len(content) == finished["file"]["size_bytes"]
-    import hashlib
-
     assert hashlib.sha256(content).hexdigest() == finished["file"]["sha256"]
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
     assert "User access review" in text
@@ -55,31 +55,49 @@ def test_downloaded_pdf_holds_title_and_requester(api, user, rq_worker):
     assert "Page 1" in text
 
 
-class ExplodingReport(ReportType):
-    key = "test_exploding"
-    title = "Exploding"
-    template_name = "reports/pdf/base.html"
+def test_builder_that_raises_ends_failed_with_its_message(make_user, rq_worker):
+    # Given a type whose builder raises (tests/testapp/report_types.py, installed in the worker too)
+    client = client_for(make_user("eve", perms=(TEST_PERMISSION,)))
 
-    def build(self, context: BuildContext) -> dict:
-        raise ValueError("The ledger for 2026-13 does not exist.")
+    # When it is requested and the worker builds it
+    created = client.post("/api/v1/reports", {"report_type": "test_exploding"}, format="json").json()
+    body = wait_for_report(client, created["url"])
 
-
-def test_builder_that_raises_ends_failed_with_its_message(api, user):
-    # The worker process must know the type too, so this one runs the job in-process through the same service.
-    from reports.services import report_render
-
-    report_types.register(ExplodingReport)
-    try:
-        created = api.post("/api/v1/reports", {"report_type": "test_exploding"}, format="json").json()
-        report_render(created["id"])
-    finally:
-        report_types.unregister("test_exploding")
-
-    body = api.get(created["url"]).json()
+    # Then it ends failed with the builder's message, and no file
     assert body["status"] == "failed"
     assert body["error"] == {"code": "build_failed", "message": "The ledger for 2026-13 does not exist."}
     assert body["file"] is None
-    assert "Retry-After" not in api.get(created["url"])
+    assert "Retry-After" not in client.get(created["url"])
+
+
+def test_render_past_its_timeout_ends_failed_with_timeout(make_user, rq_worker):
+    client = client_for(make_user("eve", perms=(TEST_PERMISSION,)))
+
+    created = client.post(
+        "/api/v1/reports", {"report_type": "test_slow", "parameters": {"seconds": 6}}, format="json"
+    ).json()
+    body = wait_for_report(client, created["url"], timeout=30)
+
+    assert body["status"] == "failed"
+    assert body["error"] == {"code": "timeout", "message": "The report took longer than its limit of 2 seconds."}
+
+
+def test_cancel_of_a_running_report_stops_it(make_user, rq_worker):
+    client = client_for(make_user("eve", perms=(TEST_PERMISSION,)))
+    created = client.post(
+        "/api/v1/reports", {"report_type": "test_slow", "parameters": {"seconds": 1.5}}, format="json"
+    ).json()
+    wait_for_report(client, created["url"], statuses={"running"})
+
+    response = client.post(created["links"]["cancel"])
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    time.sleep(2)  # longer than the render would have taken
+    body = client.get(created["url"]).json()
+    assert body["status"] == "cancelled"
+    assert body["file"] is None
+    assert not Report.objects.get(pk=created["id"]).file
 
 
 def test_file_before_ready_answers_409_problem(api):
