@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.defaults import page_not_found, server_error
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from reports.api.problems import api_not_found, problem_response
 from reports.api.urls import catch_all as api_catch_all
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/api/docs", permanent=False)),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
     path("api/v1/", include("reports.api.urls")),
