@@ -16,12 +16,16 @@ class ParameterError(Exception):
         self.errors = errors
 
 
+_BOUNDS = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "greater than",
+    "exclusiveMaximum": "less than",
+}
+
+
 def _message(error: SchemaError) -> str:
     kind = error.validator
-    if kind == "required":
-        return "This field is required."
-    if kind == "additionalProperties":
-        return "Unknown parameter."
     if kind == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
@@ -30,8 +34,8 @@ def _message(error: SchemaError) -> str:
         return f"Must be a valid {error.validator_value} (for a date: YYYY-MM-DD)."
     if kind == "enum":
         return "Must be one of: " + ", ".join(str(choice) for choice in error.validator_value) + "."
-    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
-        return f"Must be {kind.replace('exclusive', '').lower()} {error.validator_value}."
+    if kind in _BOUNDS:
+        return f"Must be {_BOUNDS[kind]} {error.validator_value}."
     if kind in {"maxLength", "minLength", "maxItems", "minItems"}:
         return f"Length must respect {kind} {error.validator_value}."
     if kind == "pattern":
@@ -39,17 +43,17 @@ def _message(error: SchemaError) -> str:
     return error.message
 
 
-def _field(error: SchemaError) -> str:
+def _field_errors(error: SchemaError) -> list[tuple[str, str]]:
+    """(field, message) pairs for one schema error; one error can name several fields."""
+    prefix = [str(part) for part in error.absolute_path]
     if error.validator == "required":
-        # The path points at the object; the missing name is in the message's subject.
-        missing = [name for name in error.validator_value if name not in (error.instance or {})]
-        prefix = ".".join(str(part) for part in error.absolute_path)
-        return ".".join(filter(None, [prefix, missing[0] if missing else ""]))
-    if error.validator == "additionalProperties":
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        missing = [name for name in error.validator_value if name not in instance]
+        return [(".".join([*prefix, name]), "This field is required.") for name in missing]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        prefix = ".".join(str(part) for part in error.absolute_path)
-        return ".".join(filter(None, [prefix, extras[0] if extras else ""]))
-    return ".".join(str(part) for part in error.absolute_path)
+        return [(".".join([*prefix, name]), "Unknown parameter.") for name in extras]
+    return [(".".join(prefix), _message(error))]
 
 
 def schema_defaults(schema: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +67,10 @@ def validate_parameters(schema: dict[str, Any], given: Any, defaults: dict[str, 
     merged = {**schema_defaults(schema), **(defaults or {}), **given}
     errors: dict[str, list[str]] = {}
     for error in Draft202012Validator(schema, format_checker=_FORMAT_CHECKER).iter_errors(merged):
-        errors.setdefault(_field(error), []).append(_message(error))
+        for field, message in _field_errors(error):
+            # jsonschema reports each missing required name as its own error of the same keyword: keep one.
+            if message not in errors.setdefault(field, []):
+                errors[field].append(message)
     if errors:
         raise ParameterError(errors)
     return merged

@@ -6,17 +6,16 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from reports.api.problems import api_not_found, problem_response
-from reports.api.urls import catch_all as api_catch_all
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs", permanent=False)),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
     path("api/v1/", include("reports.api.urls")),
-    re_path(r"^api/v1/schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/", include(api_catch_all)),
-    re_path(r"^api$", api_not_found),
+    path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Anything else under /api answers a 404 problem, also when DEBUG would show Django's HTML page.
+    re_path(r"^api(?:/.*)?$", api_not_found),
 ]
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -125,5 +126,6 @@ def problem_response(status_code: int, slug: str, title: str, detail: str) -> Js
     )
 
 
+@csrf_exempt  # a write to a path that does not exist is a 404, not a CSRF failure page
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     return problem_response(status.HTTP_404_NOT_FOUND, "not-found", "Not found", f"No API resource at {request.path}.")

@@ -1,0 +1,271 @@
+"""Periodic work (SPEC §2, §3.2): retention expires old files, and the reaper gives stuck reports an outcome.
+
+Time is moved with the services' `now=` parameter, never by sleeping. Jobs these tests put in Redis are removed
+afterwards; the report rows they name are never committed, so a worker that picks one up finds nothing to do.
+"""
+
+from datetime import timedelta
+
+import django_rq
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from rq.job import Job, JobStatus
+
+from reports.models import Report, ReportTypeConfig
+from reports.services import report_create, reports_expire, reports_reap_stuck
+
+GRACE = 120
+USER_ACCESS_TIMEOUT = 300
+PDF = b"%PDF-1.4\n% a stand-in for a built report\n%%EOF\n"
+
+
+@pytest.fixture
+def reports_queue():
+    """The real `reports` queue; whatever a test leaves in Redis under its reports' ids is removed afterwards."""
+    queue = django_rq.get_queue("reports")
+    job_ids: list[str] = []
+    yield queue, job_ids
+    queue.empty()
+    for job_id in job_ids:
+        job = queue.fetch_job(job_id)
+        if job is not None:
+            job.delete()
+
+
+def succeeded_report(user, *, finished_at, report_type="user_access") -> Report:
+    """A succeeded report with a real file in the report's own storage."""
+    report = Report.objects.create(requested_by=user, report_type=report_type, parameters={})
+    report.file.save(f"{report.id}.pdf", ContentFile(PDF), save=False)
+    report.status = "succeeded"
+    report.progress = 100
+    report.started_at = finished_at - timedelta(seconds=3)
+    report.finished_at = finished_at
+    report.file_size = len(PDF)
+    report.file_pages = 1
+    report.file_sha256 = "0" * 64
+    report.save()
+    return report
+
+
+# --- Retention ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_expire_removes_the_file_of_a_report_past_retention_and_keeps_a_recent_one(user, api):
+    # Given the default retention of 30 days, a report finished 31 days ago and one finished yesterday
+    now = timezone.now()
+    old = succeeded_report(user, finished_at=now - timedelta(days=31))
+    recent = succeeded_report(user, finished_at=now - timedelta(days=1))
+    storage = old.file.storage
+    old_name, recent_name = old.file.name, recent.file.name
+    assert storage.exists(old_name)
+    assert storage.exists(recent_name)
+
+    # When retention runs
+    expired = reports_expire(now=now)
+
+    # Then the old report is expired and its file gone from storage
+    assert expired == 1
+    old.refresh_from_db()
+    assert old.status == "expired"
+    assert old.file.name == ""
+    assert not storage.exists(old_name)
+    # And the recent one is untouched
+    recent.refresh_from_db()
+    assert (recent.status, recent.file.name) == ("succeeded", recent_name)
+    assert storage.open(recent_name).read() == PDF
+
+    # And the API answers 410 for the expired file, and shows the report without a file
+    response = api.get(f"/api/v1/reports/{old.id}/file")
+    assert response.status_code == 410
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "urn:reportsite:problem:file-expired",
+        "title": "Report file expired",
+        "status": 410,
+        "detail": "The file was removed by the retention policy.",
+    }
+    detail = api.get(f"/api/v1/reports/{old.id}").json()
+    assert (detail["status"], detail["file"]) == ("expired", None)
+    assert api.get(f"/api/v1/reports/{recent.id}/file").status_code == 200
+
+
+@pytest.mark.django_db
+def test_expire_is_idempotent(user):
+    # Given a report already expired by a first run
+    now = timezone.now()
+    old = succeeded_report(user, finished_at=now - timedelta(days=31))
+    assert reports_expire(now=now) == 1
+
+    # When retention runs again
+    again = reports_expire(now=now)
+
+    # Then there is nothing more to do
+    assert again == 0
+    old.refresh_from_db()
+    assert old.status == "expired"
+
+
+@pytest.mark.django_db
+def test_expire_uses_the_types_own_retention(user):
+    # Given an admin keeps user_access files for 2 days only
+    ReportTypeConfig.objects.create(key="user_access", retention_days=2)
+    now = timezone.now()
+    three_days = succeeded_report(user, finished_at=now - timedelta(days=3))
+    one_day = succeeded_report(user, finished_at=now - timedelta(days=1))
+
+    # When retention runs
+    expired = reports_expire(now=now)
+
+    # Then only the file older than 2 days is removed
+    assert expired == 1
+    assert dict(Report.objects.values_list("id", "status")) == {three_days.id: "expired", one_day.id: "succeeded"}
+
+
+@pytest.mark.django_db
+def test_expire_leaves_reports_that_did_not_succeed(user):
+    # Given old failed and cancelled reports (no file to remove)
+    long_ago = timezone.now() - timedelta(days=90)
+    for status in ("failed", "cancelled"):
+        report = Report.objects.create(requested_by=user, report_type="user_access", status=status)
+        Report.objects.filter(pk=report.pk).update(finished_at=long_ago)
+
+    # When retention runs
+    expired = reports_expire()
+
+    # Then they keep their status
+    assert expired == 0
+    assert sorted(Report.objects.values_list("status", flat=True)) == ["cancelled", "failed"]
+
+
+# --- The reaper: queued reports whose job is lost ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_reaper_requeues_a_queued_report_whose_job_is_missing(user, reports_queue):
+    queue, job_ids = reports_queue
+    # Given a queued report whose job never reached Redis (the test transaction is never committed, so the
+    # on-commit enqueue does not run)
+    report = report_create(user=user, report_type="user_access", parameters={})
+    job_ids.append(report.id)
+    assert queue.fetch_job(report.id) is None
+
+    # When the reaper runs 29 seconds later, the report is too young to be called stuck
+    assert reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=29)) == {
+        "requeued": 0,
+        "failed": 0,
+    }
+    assert queue.fetch_job(report.id) is None
+
+    # When it runs 31 seconds later
+    result = reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=31))
+
+    # Then the render job is enqueued again on the reports queue, under the report's id, with the type's timeout
+    assert result == {"requeued": 1, "failed": 0}
+    job = queue.fetch_job(report.id)
+    assert job is not None
+    assert (job.origin, job.func_name, job.args) == ("reports", "reports.jobs.render_report", (report.id, 300))
+    assert job.timeout == USER_ACCESS_TIMEOUT
+    # And the report itself is still queued
+    report.refresh_from_db()
+    assert report.status == "queued"
+
+
+@pytest.mark.django_db
+def test_reaper_leaves_a_queued_report_whose_job_is_still_pending(user, reports_queue):
+    queue, job_ids = reports_queue
+    # Given a stale queued report whose job Redis still holds (deferred, so that no worker takes it)
+    report = report_create(user=user, report_type="user_access", parameters={})
+    job_ids.append(report.id)
+    job = Job.create(
+        "reports.jobs.render_report", args=(report.id, 300), id=report.id, origin="reports", connection=queue.connection
+    )
+    job.set_status(JobStatus.DEFERRED, pipeline=None)
+    job.save()
+
+    # When the reaper runs a minute later
+    result = reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=60))
+
+    # Then it enqueues nothing
+    assert result == {"requeued": 0, "failed": 0}
+    assert report.id not in queue.job_ids
+    assert queue.fetch_job(report.id).get_status() == JobStatus.DEFERRED
+
+
+# --- The reaper: running reports whose worker is lost -------------------------------------------------------------
+
+
+def running_report(user, *, started_at) -> Report:
+    report = report_create(user=user, report_type="user_access", parameters={})
+    Report.objects.filter(pk=report.pk).update(status="running", started_at=started_at, progress=40, attempts=1)
+    report.refresh_from_db()
+    return report
+
+
+@pytest.mark.django_db
+def test_reaper_fails_a_running_report_past_its_timeout_and_grace(user, api, reports_queue):
+    _, job_ids = reports_queue
+    # Given a report running since `started`, whose job is not running in Redis
+    started = timezone.now()
+    report = running_report(user, started_at=started)
+    job_ids.append(report.id)
+    limit = timedelta(seconds=USER_ACCESS_TIMEOUT + GRACE)
+
+    # When the reaper runs exactly at timeout + grace, the report still has time
+    assert reports_reap_stuck(grace_seconds=GRACE, now=started + limit) == {"requeued": 0, "failed": 0}
+    report.refresh_from_db()
+    assert report.status == "running"
+
+    # When it runs one second later
+    result = reports_reap_stuck(grace_seconds=GRACE, now=started + limit + timedelta(seconds=1))
+
+    # Then the report is failed with worker_lost, and the API shows why
+    assert result == {"requeued": 0, "failed": 1}
+    report.refresh_from_db()
+    assert (report.status, report.error_code) == ("failed", "worker_lost")
+    assert report.finished_at is not None
+    body = api.get(f"/api/v1/reports/{report.id}").json()
+    assert body["status"] == "failed"
+    assert body["error"] == {"code": "worker_lost", "message": "The worker building this report stopped."}
+    assert "Retry-After" not in api.get(f"/api/v1/reports/{report.id}")
+
+
+@pytest.mark.django_db
+def test_reaper_uses_the_types_configured_timeout(user, reports_queue):
+    _, job_ids = reports_queue
+    # Given an admin set user_access's timeout to 10 seconds, and a report running for 131 seconds
+    ReportTypeConfig.objects.create(key="user_access", timeout_seconds=10)
+    started = timezone.now()
+    report = running_report(user, started_at=started)
+    job_ids.append(report.id)
+
+    # When the reaper runs
+    result = reports_reap_stuck(grace_seconds=GRACE, now=started + timedelta(seconds=10 + GRACE + 1))
+
+    # Then it is failed (with the type's default of 300 seconds it would still be running)
+    assert result == {"requeued": 0, "failed": 1}
+    report.refresh_from_db()
+    assert (report.status, report.error_code) == ("failed", "worker_lost")
+
+
+@pytest.mark.django_db
+def test_reaper_leaves_a_running_report_whose_job_is_still_running(user, reports_queue):
+    queue, job_ids = reports_queue
+    # Given a report running long past its limit, whose job Redis still sees as started (a slow render)
+    started = timezone.now()
+    report = running_report(user, started_at=started)
+    job_ids.append(report.id)
+    job = Job.create(
+        "reports.jobs.render_report", args=(report.id, 300), id=report.id, origin="reports", connection=queue.connection
+    )
+    job.set_status(JobStatus.STARTED, pipeline=None)
+    job.save()
+
+    # When the reaper runs
+    result = reports_reap_stuck(grace_seconds=GRACE, now=started + timedelta(hours=1))
+
+    # Then it leaves it to its worker
+    assert result == {"requeued": 0, "failed": 0}
+    report.refresh_from_db()
+    assert (report.status, report.error_code) == ("running", "")
