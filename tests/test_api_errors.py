@@ -323,7 +323,6 @@ def test_api_root_with_a_slash_is_a_problem_also_with_debug(settings, api):
     response = api.get("/api/")
 
     # Then it is the same 404 problem, not Django's HTML "Page not found" debug page
-    # APP BUG: currently 404 text/html (Django's technical 404), see the report of this test suite.
     assert response["Content-Type"] == PROBLEM, response.content[:200]
     assert_problem(response, 404, "not-found", "Not found", "No API resource at /api/.")
 
@@ -338,7 +337,6 @@ def test_unknown_api_path_with_a_write_verb_is_a_404_problem_not_a_csrf_page(use
     response = client.post("/api/v1/report", {"report_type": "user_access"}, format="json")
 
     # Then the answer is the same 404 problem a GET gets, not Django's HTML "CSRF verification failed" page
-    # APP BUG: currently 403 text/html from CsrfViewMiddleware, see the report of this test suite.
     assert response["Content-Type"] == PROBLEM, (response.status_code, response.content[:200])
     assert_problem(response, 404, "not-found", "Not found", "No API resource at /api/v1/report.")
     assert Report.objects.count() == 0

@@ -138,8 +138,6 @@ def test_every_missing_required_parameter_is_named():
     errors = errors_of(schema, {})
 
     # Then both are named, each once
-    # APP BUG: currently {"a": ["This field is required.", "This field is required."]}: reports/parameters.py
-    # `_field` names the first missing property of the whole `required` list for every `required` error.
     assert errors == {"a": ["This field is required."], "b": ["This field is required."]}
 
 
@@ -148,8 +146,6 @@ def test_every_unknown_parameter_is_named():
     errors = errors_of(SCHEMA, {"size": 1, "shape": 2})
 
     # Then both are named
-    # APP BUG: currently {"shape": ["Unknown parameter."]} only: reports/parameters.py `_field` names only the
-    # first extra of the single `additionalProperties` error.
     assert errors == {"shape": ["Unknown parameter."], "size": ["Unknown parameter."]}
 
 
@@ -159,8 +155,6 @@ def test_exclusive_bounds_are_not_described_as_inclusive():
 
     # Then the messages must not say that 0 and 100 are the allowed minimum and maximum, as they do for the
     # inclusive `minimum`/`maximum` ("Must be at least 1." for count)
-    # APP BUG: currently {"above": ["Must be minimum 0."], "below": ["Must be maximum 100."]}: reports/parameters.py
-    # `_message` strips "exclusive" from the keyword, so the refused value is announced as allowed.
     assert errors["above"] != ["Must be minimum 0."]
     assert errors["below"] != ["Must be maximum 100."]
 
