@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.core.exceptions import SuspiciousFileOperation
 from pypdf import PdfReader
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
@@ -36,9 +37,20 @@ class RenderedPdf:
         return hashlib.sha256(self.content).hexdigest()
 
 
+def _static_roots() -> list[Path]:
+    """Every folder the static files finders serve from: STATICFILES_DIRS and each installed app's static/."""
+    roots = []
+    for finder in finders.get_finders():
+        for storage in getattr(finder, "storages", {}).values():
+            location = getattr(storage, "location", None)
+            if location:
+                roots.append(Path(location))
+    return roots
+
+
 def _allowed_roots() -> tuple[Path, ...]:
-    roots = [Path(settings.STATIC_ROOT), Path(settings.MEDIA_ROOT), *map(Path, settings.STATICFILES_DIRS)]
-    return tuple(root for root in roots if root.exists())
+    roots = [Path(settings.STATIC_ROOT), Path(settings.MEDIA_ROOT), *_static_roots()]
+    return tuple(dict.fromkeys(root for root in roots if root.exists()))
 
 
 def resource_policy() -> ResourceAccessPolicy:
@@ -50,17 +62,27 @@ def resource_policy() -> ResourceAccessPolicy:
     )
 
 
+def _url_prefix(setting: str) -> str:
+    return "/" + setting.strip("/") + "/"
+
+
 def link_callback(uri: str, rel: str) -> str:
-    """Map /static/... and /media/... URLs to files; leave anything else for the policy to refuse."""
-    path = unquote(urlsplit(uri).path) if urlsplit(uri).scheme in ("", "http", "https") else ""
-    static_url, media_url = "/" + settings.STATIC_URL.lstrip("/"), "/" + settings.MEDIA_URL.lstrip("/")
-    if uri.startswith(static_url) and not urlsplit(uri).scheme:
-        found = finders.find(path.removeprefix(static_url)) or str(
-            Path(settings.STATIC_ROOT) / path.removeprefix(static_url)
-        )
-        return found
-    if uri.startswith(media_url) and not urlsplit(uri).scheme:
-        return str(Path(settings.MEDIA_ROOT) / path.removeprefix(media_url))
+    """Map /static/... and /media/... to files. Anything else is returned as it is, for the policy to refuse; a
+    path that climbs out of its folder resolves outside every allowed root and is refused the same way."""
+    parts = urlsplit(uri)
+    if parts.scheme or parts.netloc:
+        return uri
+    path = unquote(parts.path)
+    static_prefix, media_prefix = _url_prefix(settings.STATIC_URL), _url_prefix(settings.MEDIA_URL)
+    if path.startswith(static_prefix):
+        relative = path.removeprefix(static_prefix)
+        try:
+            found = finders.find(relative)
+        except SuspiciousFileOperation:
+            found = None
+        return found or str(Path(settings.STATIC_ROOT) / relative)
+    if path.startswith(media_prefix):
+        return str(Path(settings.MEDIA_ROOT) / path.removeprefix(media_prefix))
     return uri
 
 

@@ -1,5 +1,6 @@
 """From a report and its builder's context to PDF bytes: the common header, parameters and footer for every type."""
 
+import json
 from typing import Any
 
 from django.template.loader import get_template, render_to_string
@@ -12,6 +13,11 @@ from reports.registry import ReportType
 BASE_TEMPLATE = "reports/pdf/base.html"
 
 
+def _display(value: Any) -> str:
+    """Parameters as the API shows them (JSON), so `true` in a request reads `true` in the PDF."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def render_report(report: Report, report_type: ReportType, context: dict[str, Any]) -> RenderedPdf:
     html = render_to_string(
         report_type.template_name,
@@ -19,7 +25,7 @@ def render_report(report: Report, report_type: ReportType, context: dict[str, An
             **context,
             "report": report,
             "report_type": report_type,
-            "parameters": sorted(report.parameters.items()),
+            "parameters": [(name, _display(value)) for name, value in sorted(report.parameters.items())],
             "requested_by": report.requested_by,
             "generated_at": timezone.now(),
         },

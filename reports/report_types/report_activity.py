@@ -1,6 +1,7 @@
 """`report_activity`: how the report service itself is used and how well it performs."""
 
 import json
+import math
 import statistics
 from collections import Counter, defaultdict
 from datetime import date, datetime, time, timedelta
@@ -32,9 +33,15 @@ def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
+def _value_step(highest: int) -> int:
+    """A whole-number tick step giving at most about five ticks."""
+    return max(1, math.ceil(highest / 5))
+
+
 def activity_chart(days: list[date], per_day: dict[date, Counter]) -> str:
     """JSON for xhtml2pdf's own <canvas type="graph"> bar chart: succeeded and failed reports per day."""
     step = max(1, len(days) // 10)
+    highest = max((max(per_day[day].values(), default=0) for day in days), default=0)
     return json.dumps(
         {
             "type": "verticalbar",
@@ -51,8 +58,15 @@ def activity_chart(days: list[date], per_day: dict[date, Counter]) -> str:
             "labels": [day.strftime("%d %b") if index % step == 0 else "" for index, day in enumerate(days)],
             "seriesNames": ["succeeded", "failed", "other"],
             "seriesColors": ["#2e7d32", "#c62828", "#90a4ae"],
-            "legend": {"x": 20, "y": 0, "deltax": 70, "columnMaximum": 1, "fontSize": 8},
-            "valueAxis": {"valueMin": 0, "forceZero": True, "visibleGrid": True, "labelTextFormat": "%d"},
+            "legend": {"x": 20, "y": 0, "deltax": 70, "columnMaximum": 1, "fontSize": 8, "alignment": "right"},
+            "valueAxis": {
+                "valueMin": 0,
+                "valueMax": _value_step(highest) * 5,
+                "valueStep": _value_step(highest),
+                "forceZero": True,
+                "visibleGrid": True,
+                "labelTextFormat": "%d",
+            },
             "categoryAxis": {"labels": {"fontSize": 7, "angle": 0}},
             "barSpacing": 0.5,
         }
@@ -97,7 +111,9 @@ class ReportActivityReport(ReportType):
         start = date.fromisoformat(context.parameters["start_date"])
         end = date.fromisoformat(context.parameters["end_date"])
         since, until = _day_bounds(start, end)
-        rows = Report.objects.filter(created_at__gte=since, created_at__lt=until).values_list(
+        # The report being built is left out: it is neither finished nor part of the activity it describes.
+        reports = Report.objects.filter(created_at__gte=since, created_at__lt=until).exclude(pk=context.report_id)
+        rows = reports.values_list(
             "report_type", "status", "created_at", "started_at", "finished_at", "requested_by__username"
         )
         per_type: dict[str, Counter] = defaultdict(Counter)
