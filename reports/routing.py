@@ -1,3 +1,10 @@
-"""WebSocket routes. The report event consumers of SPEC §6 are added here."""
+"""WebSocket routes (SPEC §6)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from reports.consumers import ReportConsumer, UserReportsConsumer
+
+websocket_urlpatterns = [
+    path("ws/reports/", UserReportsConsumer.as_asgi()),
+    path("ws/reports/<str:report_id>/", ReportConsumer.as_asgi()),
+]

@@ -13,6 +13,7 @@ from rq.timeouts import JobTimeoutException
 
 from reports import jobs
 from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable
+from reports.events import publish_report_event
 from reports.models import ACTIVE_STATUSES, Report, ReportStatus
 from reports.parameters import validate_parameters
 from reports.registry import BuildContext, report_types
@@ -33,6 +34,7 @@ def report_create(*, user: AbstractBaseUser, report_type: str, parameters: Any) 
     values = available.report_type.clean(values)
     with transaction.atomic():
         report = Report.objects.create(requested_by=user, report_type=available.key, parameters=values)
+        publish_report_event(report)
         transaction.on_commit(partial(jobs.enqueue_render, report.id, timeout=available.timeout))
     return report
 
@@ -46,6 +48,7 @@ def report_cancel(*, report: Report) -> Report:
         locked.status = ReportStatus.CANCELLED
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "finished_at"])
+        publish_report_event(locked)
         transaction.on_commit(partial(jobs.cancel_render, locked.id))
     return locked
 
@@ -73,6 +76,7 @@ def _claim(report_id: str) -> Report | None:
         report.progress = 0
         report.attempts += 1
         report.save(update_fields=["status", "started_at", "progress", "attempts"])
+        publish_report_event(report)
     return report
 
 
@@ -83,7 +87,9 @@ def _progress_setter(report_id: str):
         value = max(0, min(99, int(percent)))
         if value > last["value"]:
             last["value"] = value
-            Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(progress=value)
+            with transaction.atomic():
+                if Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(progress=value):
+                    publish_report_event(Report.objects.get(pk=report_id), "report.progress")
 
     return set_progress
 
@@ -132,6 +138,7 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
         locked.save(
             update_fields=["status", "progress", "finished_at", "file", "file_size", "file_pages", "file_sha256"]
         )
+        publish_report_event(locked)
     return locked
 
 
@@ -146,6 +153,7 @@ def report_fail(report_id: str, *, code: str, message: str) -> Report | None:
         report.error_code = code
         report.error_message = message[:ERROR_MESSAGE_LIMIT]
         report.save(update_fields=["status", "finished_at", "error_code", "error_message"])
+        publish_report_event(report)
     return report
 
 
@@ -192,5 +200,6 @@ def reports_expire(*, now=None) -> int:
                     locked.file.delete(save=False)
                 locked.status = ReportStatus.EXPIRED
                 locked.save(update_fields=["status", "file"])
+                publish_report_event(locked)
             expired += 1
     return expired

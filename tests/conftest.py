@@ -81,9 +81,15 @@ class WorkerProcess:
         self.log.close()
 
 
-@pytest.fixture(scope="session")
-def rq_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
-    """One real worker for the session; tests that use it need committed data (`transactional_db`)."""
+@pytest.fixture
+def rq_worker(django_db_setup) -> Iterator[WorkerProcess]:
+    """A real worker for one test; the test needs committed data (`transactional_db`).
+
+    One per test rather than per session: a worker left running would race the tests that build reports
+    in-process or inspect the queues. Jobs left over from earlier tests are dropped first.
+    """
+    for name in ("reports", "notifications"):
+        django_rq.get_queue(name).empty()
     worker = WorkerProcess().start()
     yield worker
     worker.stop()

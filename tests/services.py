@@ -23,6 +23,8 @@ def start_test_services() -> None:
     atexit.register(redis_server.stop)
     os.environ["REDIS_URL"] = redis_server.url
     os.environ["DJANGO_MEDIA_ROOT"] = str(run_dir / "media")
+    os.environ["DJANGO_STATIC_ROOT"] = str(run_dir / "static")
+    (run_dir / "static").mkdir()
     os.environ["DJANGO_TEST_SQLITE_NAME"] = str(run_dir / "test.sqlite3")
     os.environ["REPORTSITE_TEST_RUN_DIR"] = str(run_dir)
     os.environ["REPORTSITE_TEST_SERVICES_STARTED"] = "1"

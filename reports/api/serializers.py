@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -50,12 +51,14 @@ class ReportLinksSerializer(serializers.Serializer):
 
 
 def _absolute(request, path: str) -> str:
-    return request.build_absolute_uri(path) if request is not None else path
+    """Absolute URL: from the request when there is one, else from SITE_URL (events built by a worker)."""
+    return request.build_absolute_uri(path) if request is not None else settings.SITE_URL + path
 
 
 def websocket_url(request, path: str) -> str:
     if request is None:
-        return path
+        scheme, _, host = settings.SITE_URL.partition("://")
+        return f"{'wss' if scheme == 'https' else 'ws'}://{host}{path}"
     scheme = "wss" if request.is_secure() else "ws"
     return f"{scheme}://{request.get_host()}{path}"
 

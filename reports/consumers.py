@@ -1,0 +1,64 @@
+"""WebSocket consumers (SPEC §6): authenticate, join a group, send a snapshot, forward events. Nothing else."""
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from reports import selectors
+from reports.events import envelope, report_group, report_representation, user_group
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class _ReportEventsConsumer(AsyncJsonWebsocketConsumer, ABC):
+    groups: list[str] = []
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        # Accept first so the close code reaches the client (a refused handshake only says 403).
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self.subscribe(user)
+
+    @abstractmethod
+    async def subscribe(self, user) -> None:
+        """Join the groups for this connection and send what the client needs first."""
+
+    async def report_event(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["event"])
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Clients have nothing to say; anything they send is ignored."""
+
+
+class UserReportsConsumer(_ReportEventsConsumer):
+    """/ws/reports/: every event of the user's reports."""
+
+    async def subscribe(self, user) -> None:
+        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        self.groups = [user_group(user.pk)]
+
+
+class ReportConsumer(_ReportEventsConsumer):
+    """/ws/reports/{id}/: one report's events, after a snapshot of its current state."""
+
+    async def subscribe(self, user) -> None:
+        report_id = self.scope["url_route"]["kwargs"]["report_id"]
+        # Join before reading, so no change can fall between the snapshot and the first event.
+        await self.channel_layer.group_add(report_group(report_id), self.channel_name)
+        self.groups = [report_group(report_id)]
+        snapshot = await self._snapshot(user, report_id)
+        if snapshot is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.send_json(snapshot)
+
+    @database_sync_to_async
+    def _snapshot(self, user, report_id: str) -> dict[str, Any] | None:
+        report = selectors.report_get(user=user, report_id=report_id)
+        return None if report is None else envelope("report.snapshot", {"report": report_representation(report)})

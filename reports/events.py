@@ -1,0 +1,68 @@
+"""The one event builder (SPEC §5). Every change of a report becomes one envelope, with one id, that every channel
+carries as it is: the WebSocket now, webhooks, email and SMS through `dispatch`.
+
+Events are built when the change is made (so they carry the state of that moment) and dispatched after the
+transaction commits (so nobody hears of a change that was rolled back).
+"""
+
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from reports import live
+from reports.ids import new_id
+from reports.models import Report
+
+REPORT_EVENT_TYPES = (
+    "report.queued",
+    "report.running",
+    "report.progress",
+    "report.succeeded",
+    "report.failed",
+    "report.cancelled",
+    "report.expired",
+)
+TERMINAL_EVENT_TYPES = ("report.succeeded", "report.failed", "report.cancelled")
+
+
+def user_group(user_id: int) -> str:
+    return f"reports.user.{user_id}"
+
+
+def report_group(report_id: str) -> str:
+    return f"reports.report.{report_id}"
+
+
+def envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": new_id("evt"),
+        "type": event_type,
+        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }
+
+
+def report_representation(report: Report) -> dict[str, Any]:
+    from reports.api.serializers import ReportOutputSerializer
+
+    return ReportOutputSerializer(report, context={"request": None}).data
+
+
+def report_event(report: Report, event_type: str | None = None) -> dict[str, Any]:
+    """The §5 envelope for the report as it is now; the type defaults to its status."""
+    return envelope(event_type or f"report.{report.status}", {"report": report_representation(report)})
+
+
+def dispatch(event: dict[str, Any], *, user_id: int, report_id: str) -> None:
+    """Hand a committed event to every channel."""
+    message = {"type": "report.event", "event": event}
+    live.group_send([(report_group(report_id), message), (user_group(user_id), message)])
+
+
+def publish_report_event(report: Report, event_type: str | None = None) -> dict[str, Any]:
+    """Build the event now and dispatch it once the current transaction commits (at once outside one)."""
+    event = report_event(report, event_type)
+    transaction.on_commit(partial(dispatch, event, user_id=report.requested_by_id, report_id=report.id))
+    return event
