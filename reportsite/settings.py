@@ -117,9 +117,12 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT},
     }
 }
+# The pub/sub layer: events reach consumers in about a millisecond against about four for the core layer, which
+# polls sorted sets (bench/channel_layers.py; figures in docs/benchmarks.md). Live events are not stored anyway:
+# a client that was away learns the state from the snapshot or the API.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "reportsite"},
     }
 }
