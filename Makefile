@@ -21,6 +21,7 @@ up: $(VENV)/.stamp-requirements
 	exec $(VENV)/bin/python scripts/up.py
 
 test: $(VENV)/.stamp-requirements-test
+	@sh scripts/ensure_chromium.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Runs both checks even if the first one fails, so one run shows everything.

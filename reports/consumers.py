@@ -18,16 +18,16 @@ class _ReportEventsConsumer(AsyncJsonWebsocketConsumer, ABC):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        # Accept first so the close code reaches the client (a refused handshake only says 403).
-        await self.accept()
         if user is None or not user.is_authenticated:
+            # Accept first so the close code reaches the client (a refused handshake only says 403).
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.subscribe(user)
 
     @abstractmethod
     async def subscribe(self, user) -> None:
-        """Join the groups for this connection and send what the client needs first."""
+        """Join the groups, then accept (so no event falls between the two), and send what the client needs first."""
 
     async def report_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
@@ -42,6 +42,7 @@ class UserReportsConsumer(_ReportEventsConsumer):
     async def subscribe(self, user) -> None:
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         self.groups = [user_group(user.pk)]
+        await self.accept()
 
 
 class ReportConsumer(_ReportEventsConsumer):
@@ -53,6 +54,7 @@ class ReportConsumer(_ReportEventsConsumer):
         await self.channel_layer.group_add(report_group(report_id), self.channel_name)
         self.groups = [report_group(report_id)]
         snapshot = await self._snapshot(user, report_id)
+        await self.accept()
         if snapshot is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return

@@ -2,13 +2,13 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.defaults import page_not_found, server_error
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from reports.api.problems import api_not_found, problem_response
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/api/docs", permanent=False)),
+    path("", include("reports.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
     path("api/v1/", include("reports.api.urls")),
