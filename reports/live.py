@@ -41,13 +41,14 @@ def _loop() -> asyncio.AbstractEventLoop:
 
 
 async def _send_all(messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    # Different groups at once; one call's messages all land before the next call's, so one report's events
+    # keep their order in every group.
     layer = get_channel_layer()
-    for group, message in messages:
-        await layer.group_send(group, message)
+    await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
 
 
 def group_send(messages: list[tuple[str, dict[str, Any]]]) -> bool:
-    """Send each (group, message) in order; False (logged) when the layer could not be reached in time.
+    """Send each (group, message); False (logged) when the layer could not be reached in time.
 
     Live updates are a convenience on top of the stored state: a failure here never fails the caller, and clients
     recover through the snapshot they get on reconnecting or through polling.
