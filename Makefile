@@ -51,10 +51,10 @@ $(VENV)/.stamp-venv:
 	@touch $@
 
 $(VENV)/.stamp-requirements: $(VENV)/.stamp-venv requirements.txt
-	$(VENV)/bin/python -m pip install --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
 # requirements-test.txt includes requirements.txt, so both are prerequisites.
 $(VENV)/.stamp-requirements-test: $(VENV)/.stamp-venv requirements.txt requirements-test.txt
-	$(VENV)/bin/python -m pip install --disable-pip-version-check -r requirements-test.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	@touch $@
