@@ -52,7 +52,7 @@ class WorkerProcess:
         before = {worker.name for worker in Worker.all(connection=connection_)}
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "rqworker", *self.queues],
+            [sys.executable, "manage.py", "rqworker", *self.queues, "--with-scheduler"],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
