@@ -107,8 +107,8 @@ def _record(delivery: WebhookDelivery, result: transport.AttemptResult, attempte
             response_excerpt=result.excerpt,
         )
         WebhookDelivery.objects.filter(pk=delivery.pk, claimed_by=delivery.claimed_by).update(**update)
-        if endpoint is None:
-            return
+        if endpoint is None or delivery.event_type == "ping":
+            return  # callbacks have no endpoint to disable; tests of an endpoint do not count against it
         if result.succeeded:
             WebhookEndpoint.objects.filter(pk=endpoint.pk).exclude(consecutive_failures=0).update(
                 consecutive_failures=0
@@ -123,6 +123,20 @@ def _record(delivery: WebhookDelivery, result: transport.AttemptResult, attempte
 
         endpoint = endpoint_disable(endpoint=endpoint, reason=disable_reason)
         notify_owner_of_disabled_endpoint(endpoint)
+
+
+def attempt_once(delivery: WebhookDelivery) -> WebhookDelivery:
+    """Attempt one delivery now, in this thread (an endpoint test), recorded like any other attempt."""
+    run_id = new_id("run")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(claimed_by=run_id)
+    delivery = WebhookDelivery.objects.select_related("endpoint", "owner").get(pk=delivery.pk)
+    url, headers, body = _request(delivery)
+    attempted_at = timezone.now()
+    with transport.new_client() as client:
+        result = transport.send(client, url, headers, body)
+    _record(delivery, result, attempted_at)
+    delivery.refresh_from_db()
+    return delivery
 
 
 def run_deliveries(*, max_seconds: float = 50.0) -> Counter:

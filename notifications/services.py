@@ -164,6 +164,26 @@ def webhooks_fan_out(event: dict[str, Any], *, user_id: int, callback_url: str =
     return deliveries
 
 
+def endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Send a signed `ping` to the endpoint now and return the delivery with its first attempt recorded.
+
+    A failed ping is retried like any delivery; it does not count towards disabling the endpoint."""
+    from notifications.delivery import attempt_once
+    from reports.events import envelope
+
+    event = envelope("ping", {"endpoint": {"id": endpoint.id, "url": endpoint.url}})
+    delivery = WebhookDelivery.objects.create(
+        owner=endpoint.owner,
+        endpoint=endpoint,
+        url=endpoint.url,
+        event_id=event["id"],
+        event_type="ping",
+        payload=event,
+        next_attempt_at=timezone.now(),
+    )
+    return attempt_once(delivery)
+
+
 def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now, with the same event id, whatever its outcome so far."""
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
