@@ -207,3 +207,27 @@ def test_real_worker_delivers_the_terminal_event_of_a_report_requested_over_the_
     event = Webhook(endpoint.secret).verify(hook.received[0].body, hook.received[0].headers)
     assert (event["type"], event["data"]["report"]["id"]) == ("report.succeeded", created["id"])
     assert event["data"]["report"]["file"]["pages"] == 1
+
+
+def test_webhook_health_report_shows_each_endpoint_with_its_success_rate(make_user):
+    # Given one endpoint that succeeded and one that failed
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    operator = make_user("op", perms=("notifications.view_webhookdelivery",))
+    with receiver() as good, receiver((500, {}, "no")) as bad:
+        services.endpoint_create(owner=operator, url=good.url)
+        services.endpoint_create(owner=operator, url=bad.url)
+        _fan_out(operator, _event())
+        run_deliveries(max_seconds=10)
+
+    # When the webhook_health report is built
+    report = report_render(report_create(user=operator, report_type="webhook_health", parameters={}).id)
+
+    # Then the PDF lists both endpoints with their success rates, and the failures
+    assert report.status == "succeeded", report.error_message
+    text = PdfReader(BytesIO(report.file.read())).pages[0].extract_text()
+    assert good.url in text and bad.url in text
+    assert "100%" in text and "0%" in text
+    assert "Recent failures" in text and "500" in text
