@@ -30,15 +30,32 @@ POLL_SECONDS = 0.02
 LEASE_MARGIN_SECONDS = 30
 
 
-def _claim(run_id: str, limit: int, busy_endpoints: set[str]) -> list[WebhookDelivery]:
+def _claim(run_id: str, limit: int, per_endpoint: Counter) -> list[WebhookDelivery]:
+    """Take up to `limit` due deliveries, at most WEBHOOK_ENDPOINT_CONCURRENCY in flight per destination, so that
+    one slow endpoint can never hold more than its share of the threads."""
     now = timezone.now()
-    due = (
+    share = settings.WEBHOOK_ENDPOINT_CONCURRENCY
+    saturated = {key for key, count in per_endpoint.items() if count >= share}
+    candidates = (
         WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .exclude(endpoint_id__in=busy_endpoints)
+        .exclude(endpoint__enabled=False)
+        # Destinations already at their share are left out in the query itself, or a backlog for one of them
+        # would fill the window and hide everyone else's due deliveries.
+        .exclude(endpoint_id__in=saturated)
+        .exclude(endpoint__isnull=True, url__in=saturated)
         .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
+        .values_list("id", "endpoint_id", "url")[: limit * 4]
     )
-    ids = list(due)
+    taken: Counter = Counter()
+    ids = []
+    for delivery_id, endpoint_id, url in candidates:
+        key = endpoint_id or url
+        if per_endpoint[key] + taken[key] >= share:
+            continue
+        taken[key] += 1
+        ids.append(delivery_id)
+        if len(ids) >= limit:
+            break
     if not ids:
         return []
     lease_until = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT + LEASE_MARGIN_SECONDS)
@@ -126,9 +143,7 @@ def _record(delivery: WebhookDelivery, result: transport.AttemptResult, attempte
 
 
 def attempt_once(delivery: WebhookDelivery) -> WebhookDelivery:
-    """Attempt one delivery now, in this thread (an endpoint test), recorded like any other attempt."""
-    run_id = new_id("run")
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(claimed_by=run_id)
+    """Attempt one delivery that the caller already holds (claimed), now, in this thread; recorded like any other."""
     delivery = WebhookDelivery.objects.select_related("endpoint", "owner").get(pk=delivery.pk)
     url, headers, body = _request(delivery)
     attempted_at = timezone.now()
@@ -137,6 +152,40 @@ def attempt_once(delivery: WebhookDelivery) -> WebhookDelivery:
     _record(delivery, result, attempted_at)
     delivery.refresh_from_db()
     return delivery
+
+
+def _record_successes(run_id: str, finished: list[tuple[WebhookDelivery, transport.AttemptResult, object]]) -> None:
+    """The common case in bulk: one insert for the attempts, one update per status code, one endpoint reset."""
+    now = timezone.now()
+    with transaction.atomic():
+        WebhookAttempt.objects.bulk_create(
+            WebhookAttempt(
+                delivery_id=delivery.id,
+                number=delivery.attempt_count + 1,
+                attempted_at=attempted_at,
+                status_code=result.status_code,
+                latency_ms=result.latency_ms,
+                response_excerpt=result.excerpt,
+            )
+            for delivery, result, attempted_at in finished
+        )
+        by_code: dict[int, list[str]] = {}
+        for delivery, result, _ in finished:
+            by_code.setdefault(result.status_code, []).append(delivery.id)
+        for code, ids in by_code.items():
+            WebhookDelivery.objects.filter(id__in=ids, claimed_by=run_id).update(
+                status=DeliveryStatus.SUCCEEDED,
+                attempt_count=F("attempt_count") + 1,
+                last_status_code=code,
+                last_error="",
+                claimed_by="",
+                finished_at=now,
+                next_attempt_at=None,
+            )
+        endpoint_ids = {delivery.endpoint_id for delivery, _, _ in finished if delivery.endpoint_id}
+        WebhookEndpoint.objects.filter(pk__in=endpoint_ids).exclude(consecutive_failures=0).update(
+            consecutive_failures=0
+        )
 
 
 def run_deliveries(*, max_seconds: float = 50.0) -> Counter:
@@ -152,10 +201,7 @@ def run_deliveries(*, max_seconds: float = 50.0) -> Counter:
             while True:
                 room = settings.WEBHOOK_MAX_CONCURRENCY - len(in_flight)
                 if room > 0 and time.monotonic() < deadline:
-                    busy = {
-                        key for key, count in per_endpoint.items() if count >= settings.WEBHOOK_ENDPOINT_CONCURRENCY
-                    }
-                    for delivery in _claim(run_id, room, busy):
+                    for delivery in _claim(run_id, room, per_endpoint):
                         url, headers, body = _request(delivery)
                         future = pool.submit(transport.send, client, url, headers, body)
                         in_flight[future] = (delivery, timezone.now())
@@ -163,12 +209,18 @@ def run_deliveries(*, max_seconds: float = 50.0) -> Counter:
                 if not in_flight:
                     break
                 done, _ = wait(list(in_flight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                succeeded = []
                 for future in done:
                     delivery, attempted_at = in_flight.pop(future)
                     per_endpoint[delivery.endpoint_id or delivery.url] -= 1
                     result = future.result()
-                    _record(delivery, result, attempted_at)
+                    if result.succeeded:
+                        succeeded.append((delivery, result, attempted_at))
+                    else:
+                        _record(delivery, result, attempted_at)
                     outcomes["succeeded" if result.succeeded else "failed"] += 1
+                if succeeded:
+                    _record_successes(run_id, succeeded)
         finally:
             client.close()
     return outcomes

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from notifications import jobs
@@ -14,6 +15,7 @@ from notifications.models import CallbackSecret, DeliveryStatus, WebhookDelivery
 from notifications.netsafety import resolve_destination
 from notifications.signing import new_secret
 from reports.events import REPORT_EVENT_TYPES, TERMINAL_EVENT_TYPES
+from reports.ids import new_id
 
 SUBSCRIBABLE_EVENT_TYPES = (*REPORT_EVENT_TYPES, "ping")
 
@@ -29,8 +31,17 @@ def _check_event_types(event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
+class DeliveryInFlight(Exception):
+    """The delivery is being sent right now; it can be sent again once this attempt is recorded."""
+
+
 def endpoint_create(
-    *, owner: AbstractBaseUser, url: str, description: str = "", event_types: list[str] | None = None
+    *,
+    owner: AbstractBaseUser,
+    url: str,
+    description: str = "",
+    event_types: list[str] | None = None,
+    enabled: bool = True,
 ) -> WebhookEndpoint:
     """Register an endpoint; its URL is checked (and resolved) now, and refused with a reason if unsafe."""
     resolve_destination(url)
@@ -39,8 +50,16 @@ def endpoint_create(
         url=url,
         description=description,
         event_types=_check_event_types(event_types or []),
+        enabled=enabled,
+        disabled_reason="" if enabled else "Disabled by its owner.",
+        disabled_at=None if enabled else timezone.now(),
         secret=new_secret(),
     )
+
+
+def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Remove the endpoint and its delivery log."""
+    endpoint.delete()
 
 
 def endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
@@ -172,6 +191,7 @@ def endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     from reports.events import envelope
 
     event = envelope("ping", {"endpoint": {"id": endpoint.id, "url": endpoint.url}})
+    # Created already held (claimed, not yet due), so that no delivery run sends it while this one does.
     delivery = WebhookDelivery.objects.create(
         owner=endpoint.owner,
         endpoint=endpoint,
@@ -179,16 +199,26 @@ def endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         event_id=event["id"],
         event_type="ping",
         payload=event,
-        next_attempt_at=timezone.now(),
+        claimed_by=new_id("run"),
+        next_attempt_at=timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT + 30),
     )
-    return attempt_once(delivery)
+    delivery = attempt_once(delivery)
+    if delivery.status == DeliveryStatus.PENDING:
+        transaction.on_commit(jobs.kick_delivery)  # its retry
+    return delivery
 
 
 def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again now, with the same event id, whatever its outcome so far."""
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), claimed_by="", finished_at=None
+    """Send a delivery again now, with the same event id, whatever its outcome so far; not while it is being sent."""
+    now = timezone.now()
+    not_in_flight = Q(claimed_by="") | Q(next_attempt_at__lt=now)
+    updated = (
+        WebhookDelivery.objects.filter(pk=delivery.pk)
+        .filter(not_in_flight)
+        .update(status=DeliveryStatus.PENDING, next_attempt_at=now, claimed_by="", finished_at=None)
     )
+    if not updated:
+        raise DeliveryInFlight("The delivery is being sent right now; try again in a moment.")
     transaction.on_commit(jobs.kick_delivery)
     delivery.refresh_from_db()
     return delivery

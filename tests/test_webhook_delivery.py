@@ -231,3 +231,21 @@ def test_webhook_health_report_shows_each_endpoint_with_its_success_rate(make_us
     assert good.url in text and bad.url in text
     assert "100%" in text and "0%" in text
     assert "Recent failures" in text and "500" in text
+
+
+def test_a_backlog_for_a_hanging_endpoint_never_hides_the_others_due_deliveries(user, settings):
+    # Given more due deliveries for a hanging endpoint than one claim looks at, and the same for a fast one
+    settings.WEBHOOK_MAX_CONCURRENCY = 4
+    settings.WEBHOOK_ENDPOINT_CONCURRENCY = 2
+    with receiver("hang") as slow, receiver() as fast:
+        services.endpoint_create(owner=user, url=slow.url)
+        services.endpoint_create(owner=user, url=fast.url)
+        for index in range(40):
+            _fan_out(user, envelope("report.succeeded", {"index": index}))
+        started = time.monotonic()
+
+        run_deliveries(max_seconds=1.5)
+
+        # Then every fast delivery went out before the first hanging attempt was even cut (1 s)
+        assert len(fast.received) == 40
+        assert fast.received[-1].at - started < 1.0
