@@ -6,3 +6,9 @@ class NotificationsConfig(AppConfig):
 
     name = "notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from notifications.services import webhooks_fan_out
+        from reports.events import register_sink
+
+        register_sink(webhooks_fan_out)

@@ -2,7 +2,10 @@
 
 from rq import cron
 
+from notifications.jobs import kick_delivery
 from reports.periodic import expire_reports, reap_stuck_reports
 
 cron.register(reap_stuck_reports, queue_name="reports", interval=60)
 cron.register(expire_reports, queue_name="reports", cron="17 * * * *")
+# A safety net behind the wake-up that each delivery run schedules for the next retry.
+cron.register(kick_delivery, queue_name="notifications", interval=60)

@@ -5,6 +5,8 @@ Events are built when the change is made (so they carry the state of that moment
 transaction commits (so nobody hears of a change that was rolled back).
 """
 
+import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -14,6 +16,8 @@ from django.utils import timezone
 from reports import live
 from reports.ids import new_id
 from reports.models import Report
+
+logger = logging.getLogger(__name__)
 
 REPORT_EVENT_TYPES = (
     "report.queued",
@@ -55,14 +59,31 @@ def report_event(report: Report, event_type: str | None = None) -> dict[str, Any
     return envelope(event_type or f"report.{report.status}", {"report": report_representation(report)})
 
 
-def dispatch(event: dict[str, Any], *, user_id: int, report_id: str) -> None:
-    """Hand a committed event to every channel."""
+EventSink = Callable[..., None]
+_sinks: list[EventSink] = []
+
+
+def register_sink(sink: EventSink) -> None:
+    """Other apps (webhooks, email, SMS) receive every committed event: sink(event, user_id=, callback_url=)."""
+    if sink not in _sinks:
+        _sinks.append(sink)
+
+
+def dispatch(event: dict[str, Any], *, user_id: int, report_id: str, callback_url: str = "") -> None:
+    """Hand a committed event to every channel: the WebSocket first (it is the fastest), then the sinks."""
     message = {"type": "report.event", "event": event}
     live.group_send([(report_group(report_id), message), (user_group(user_id), message)])
+    for sink in _sinks:
+        try:
+            sink(event, user_id=user_id, callback_url=callback_url)
+        except Exception:
+            logger.exception("Event sink %s failed for %s", getattr(sink, "__name__", sink), event["id"])
 
 
 def publish_report_event(report: Report, event_type: str | None = None) -> dict[str, Any]:
     """Build the event now and dispatch it once the current transaction commits (at once outside one)."""
     event = report_event(report, event_type)
-    transaction.on_commit(partial(dispatch, event, user_id=report.requested_by_id, report_id=report.id))
+    transaction.on_commit(
+        partial(dispatch, event, user_id=report.requested_by_id, report_id=report.id, callback_url=report.callback_url)
+    )
     return event

@@ -31,6 +31,8 @@ class Report(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports")
     report_type = models.CharField(max_length=64, db_index=True)
     parameters = models.JSONField(default=dict, blank=True)
+    # Receives this report's terminal events, signed with the requester's callback secret (SPEC §7.2).
+    callback_url = models.URLField(max_length=2000, blank=True)
     status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
 

@@ -11,9 +11,11 @@ _FORMAT_CHECKER = FormatChecker()
 class ParameterError(Exception):
     """Raised with field messages, keyed by parameter name ("" for the parameters object itself)."""
 
-    def __init__(self, errors: dict[str, list[str]]):
+    def __init__(self, errors: dict[str, list[str]], prefix: str = "parameters"):
         super().__init__("; ".join(f"{field or 'parameters'}: {' '.join(msgs)}" for field, msgs in errors.items()))
         self.errors = errors
+        # Where the fields sit in the request body: "parameters" for a type's parameters, "" for top-level fields.
+        self.prefix = prefix
 
 
 _BOUNDS = {

@@ -11,11 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
+from notifications.netsafety import UnsafeDestination, resolve_destination
 from reports import jobs
 from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable
 from reports.events import publish_report_event
 from reports.models import ACTIVE_STATUSES, Report, ReportStatus
-from reports.parameters import validate_parameters
+from reports.parameters import ParameterError, validate_parameters
 from reports.registry import BuildContext, report_types
 from reports.rendering import render_report
 from reports.selectors import report_type_for_user, report_type_limits
@@ -25,15 +26,22 @@ logger = logging.getLogger(__name__)
 ERROR_MESSAGE_LIMIT = 1000
 
 
-def report_create(*, user: AbstractBaseUser, report_type: str, parameters: Any) -> Report:
+def report_create(*, user: AbstractBaseUser, report_type: str, parameters: Any, callback_url: str = "") -> Report:
     """Validate, store the report as queued, and enqueue its render once the row is committed."""
     available = report_type_for_user(user=user, key=report_type)
+    if callback_url:
+        try:
+            resolve_destination(callback_url)
+        except UnsafeDestination as error:
+            raise ParameterError({"callback_url": [str(error)]}, prefix="") from error
     values = validate_parameters(
         available.report_type.parameters_schema, parameters, defaults=available.default_parameters
     )
     values = available.report_type.clean(values)
     with transaction.atomic():
-        report = Report.objects.create(requested_by=user, report_type=available.key, parameters=values)
+        report = Report.objects.create(
+            requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url
+        )
         publish_report_event(report)
         transaction.on_commit(partial(jobs.enqueue_render, report.id, timeout=available.timeout))
     return report

@@ -33,7 +33,14 @@ def _database_url() -> str:
 
 def process_env(**extra: str) -> dict[str, str]:
     """Environment for a child process (worker, server) that must see what the tests see."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.worker_settings", "DATABASE_URL": _database_url()}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+        "DATABASE_URL": _database_url(),
+        # The tests' webhook receivers listen on loopback.
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "WEBHOOK_TIMEOUT": "2",
+    }
     env.update(extra)
     return env
 
@@ -52,7 +59,7 @@ class WorkerProcess:
         before = {worker.name for worker in Worker.all(connection=connection_)}
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "rqworker", *self.queues],
+            [sys.executable, "manage.py", "rqworker", *self.queues, "--with-scheduler"],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
@@ -86,10 +93,9 @@ def rq_worker(django_db_setup) -> Iterator[WorkerProcess]:
     """A real worker for one test; the test needs committed data (`transactional_db`).
 
     One per test rather than per session: a worker left running would race the tests that build reports
-    in-process or inspect the queues. Jobs left over from earlier tests are dropped first.
+    in-process or inspect the queues. Jobs and flags left in Redis by earlier tests are dropped first.
     """
-    for name in ("reports", "notifications"):
-        django_rq.get_queue(name).empty()
+    django_rq.get_connection("reports").flushdb()
     worker = WorkerProcess().start()
     yield worker
     worker.stop()

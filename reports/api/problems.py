@@ -72,7 +72,7 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 def _problem_for(exc: Exception) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The problem body and extra headers for a known exception, or None."""
     if isinstance(exc, ParameterError):
-        errors = {f"parameters.{field}".rstrip("."): messages for field, messages in exc.errors.items()}
+        errors = {".".join(filter(None, [exc.prefix, field])): messages for field, messages in exc.errors.items()}
         return problem(
             400, "validation-error", "Invalid parameters", "Some parameters are not valid.", errors=errors
         ), {}

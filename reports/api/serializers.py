@@ -24,6 +24,9 @@ class StrictInputSerializer(serializers.Serializer):
 class ReportCreateInputSerializer(StrictInputSerializer):
     report_type = serializers.CharField(max_length=64)
     parameters = serializers.DictField(required=False, default=dict)
+    callback_url = serializers.URLField(
+        required=False, allow_blank=True, max_length=2000, help_text="Receives this report's terminal events."
+    )
 
 
 class ReportListFilterSerializer(serializers.Serializer):

@@ -1,0 +1,134 @@
+"""Webhooks in the admin: endpoints with their actions, deliveries and attempts as a read-only log."""
+
+import json
+
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from notifications import services
+from notifications.models import CallbackSecret, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from notifications.signing import new_secret
+
+STATUS_COLOURS = {
+    DeliveryStatus.SUCCEEDED: "#2e7d32",
+    DeliveryStatus.FAILED: "#c62828",
+    DeliveryStatus.PENDING: "#1565c0",
+    DeliveryStatus.SKIPPED: "#757575",
+}
+
+
+URL_FIELD = {models.URLField: {"assume_scheme": "https"}}
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A log: viewable, never edited by hand."""
+
+    formfield_overrides = URL_FIELD
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELD
+    list_display = ["url", "owner", "enabled", "consecutive_failures", "disabled_reason", "created_at"]
+    list_filter = ["enabled", "created_at"]
+    search_fields = ["url", "description", "owner__username", "id"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created_at"
+    # The secrets are never shown; rotate them with the action.
+    exclude = ["secret", "previous_secret"]
+    readonly_fields = ["id", "consecutive_failures", "disabled_reason", "disabled_at", "previous_secret_expires_at"]
+    actions = ["enable_endpoints", "disable_endpoints", "send_test", "rotate_secret"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.secret = new_secret()
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Enable selected endpoints (and send what they missed)", permissions=["change"])
+    def enable_endpoints(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for endpoint in queryset:
+            services.endpoint_enable(endpoint=endpoint)
+        self.message_user(request, f"Enabled {queryset.count()} endpoint(s).", messages.SUCCESS)
+
+    @admin.action(description="Disable selected endpoints", permissions=["change"])
+    def disable_endpoints(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for endpoint in queryset:
+            services.endpoint_disable(endpoint=endpoint, reason=f"Disabled by {request.user.get_username()}.")
+        self.message_user(request, f"Disabled {queryset.count()} endpoint(s).", messages.SUCCESS)
+
+    @admin.action(description="Send a test ping to selected endpoints", permissions=["change"])
+    def send_test(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for endpoint in queryset:
+            delivery = services.endpoint_send_test(endpoint=endpoint)
+            level = messages.SUCCESS if delivery.status == DeliveryStatus.SUCCEEDED else messages.WARNING
+            outcome = delivery.last_status_code or delivery.last_error
+            self.message_user(request, f"{endpoint.url}: {delivery.status} ({outcome}).", level)
+
+    @admin.action(description="Rotate the signing secret of selected endpoints", permissions=["change"])
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for endpoint in queryset:
+            services.endpoint_rotate_secret(endpoint=endpoint)
+        self.message_user(
+            request,
+            f"Rotated {queryset.count()} secret(s); the old ones keep signing for 24 h. "
+            "Owners read the new secret through the API.",
+            messages.SUCCESS,
+        )
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "attempted_at", "status_code", "latency_ms", "error", "response_excerpt"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["event_type", "url", "owner", "status_badge", "attempt_count", "last_status_code", "created_at"]
+    list_filter = ["status", "event_type", "created_at"]
+    search_fields = ["event_id", "url", "owner__username", "id"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created_at"
+    exclude = ["payload"]
+    readonly_fields = ["payload_pretty"]
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver"]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, delivery: WebhookDelivery) -> str:
+        colour = STATUS_COLOURS.get(delivery.status, "#555")
+        return format_html('<b style="color:{}">{}</b>', colour, delivery.get_status_display())
+
+    @admin.display(description="payload")
+    def payload_pretty(self, delivery: WebhookDelivery) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(delivery.payload, indent=2))
+
+    def has_redeliver_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.change_webhookdelivery")
+
+    @admin.action(description="Redeliver selected deliveries (same event id)", permissions=["redeliver"])
+    def redeliver(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for delivery in queryset:
+            services.delivery_redeliver(delivery=delivery)
+        self.message_user(request, f"Queued {queryset.count()} delivery(ies) again.", messages.SUCCESS)
+
+
+@admin.register(CallbackSecret)
+class CallbackSecretAdmin(ReadOnlyAdmin):
+    list_display = ["user", "created_at", "rotated_at"]
+    exclude = ["secret", "previous_secret"]
+    search_fields = ["user__username"]

@@ -1,0 +1,162 @@
+"""Input and output shapes of the webhooks API (SPEC §4, §7). Secrets appear only in the answers that make them."""
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from reports.api.serializers import StrictInputSerializer
+
+EVENT_TYPES_HELP = (
+    "Event types to receive; empty: the terminal ones (report.succeeded, report.failed, report.cancelled)."
+)
+
+
+class EndpointCreateInputSerializer(StrictInputSerializer):
+    # Not a URLField: the network-safety check gives the reason a URL is refused (scheme, address...).
+    url = serializers.CharField(max_length=2000, help_text="http or https; must resolve to a public address.")
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    event_types = serializers.ListField(
+        child=serializers.CharField(max_length=40), required=False, default=list, help_text=EVENT_TYPES_HELP
+    )
+    enabled = serializers.BooleanField(required=False, default=True)
+
+
+class EndpointUpdateInputSerializer(StrictInputSerializer):
+    url = serializers.CharField(max_length=2000, required=False)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    event_types = serializers.ListField(
+        child=serializers.CharField(max_length=40), required=False, help_text=EVENT_TYPES_HELP
+    )
+    enabled = serializers.BooleanField(
+        required=False, help_text="true sends again what was missed while disabled; false keeps what happens."
+    )
+
+
+class EndpointLinksSerializer(serializers.Serializer):
+    self = serializers.URLField()
+    deliveries = serializers.URLField()
+    test = serializers.URLField()
+    rotate_secret = serializers.URLField()
+
+
+def _absolute(context: dict[str, Any], name: str, **kwargs: str) -> str:
+    return context["request"].build_absolute_uri(reverse(f"notifications_api:{name}", kwargs=kwargs))
+
+
+class EndpointOutputSerializer(serializers.ModelSerializer):
+    """An endpoint as reads and lists show it: never with its secret."""
+
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "enabled",
+            "disabled_reason",
+            "disabled_at",
+            "consecutive_failures",
+            "created_at",
+            "updated_at",
+            "links",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(EndpointLinksSerializer)
+    def get_links(self, endpoint: WebhookEndpoint) -> dict[str, str]:
+        return {
+            "self": _absolute(self.context, "endpoint-detail", endpoint_id=endpoint.id),
+            "deliveries": _absolute(self.context, "delivery-list", endpoint_id=endpoint.id),
+            "test": _absolute(self.context, "endpoint-test", endpoint_id=endpoint.id),
+            "rotate_secret": _absolute(self.context, "endpoint-rotate-secret", endpoint_id=endpoint.id),
+        }
+
+
+class EndpointCreatedOutputSerializer(EndpointOutputSerializer):
+    """The create answer: the only read of the secret besides a rotation."""
+
+    secret = serializers.CharField(help_text="whsec_...: verify our signatures with it. Shown only now.")
+
+    class Meta(EndpointOutputSerializer.Meta):
+        fields = [*EndpointOutputSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class SecretRotationOutputSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The new whsec_... secret. Shown only now.")
+    previous_secret_expires_at = serializers.DateTimeField(
+        help_text="Until then the previous secret signs too, beside the new one."
+    )
+
+
+class CallbackSecretOutputSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="whsec_...: signs the deliveries to your reports' callback_url.")
+
+
+class AttemptOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = ["number", "attempted_at", "status_code", "latency_ms", "error", "response_excerpt"]
+        read_only_fields = fields
+
+
+class DeliveryLinksSerializer(serializers.Serializer):
+    redeliver = serializers.URLField()
+
+
+class DeliveryOutputSerializer(serializers.ModelSerializer):
+    attempts = AttemptOutputSerializer(many=True, read_only=True)
+    next_attempt_at = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "event_id",
+            "event_type",
+            "url",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "finished_at",
+            "payload",
+            "attempts",
+            "links",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_next_attempt_at(self, delivery: WebhookDelivery) -> str | None:
+        # Only a pending delivery has a next attempt; the column keeps stale values otherwise.
+        if delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at is None:
+            return None
+        return serializers.DateTimeField().to_representation(delivery.next_attempt_at)
+
+    @extend_schema_field(DeliveryLinksSerializer)
+    def get_links(self, delivery: WebhookDelivery) -> dict[str, str]:
+        return {
+            "redeliver": _absolute(
+                self.context, "delivery-redeliver", endpoint_id=delivery.endpoint_id, delivery_id=delivery.id
+            )
+        }
+
+
+class EndpointTestOutputSerializer(serializers.Serializer):
+    """The outcome of the ping: the attempt just made, and the delivery it belongs to (retried if it failed)."""
+
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    status_code = serializers.IntegerField(allow_null=True)
+    latency_ms = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    attempt = AttemptOutputSerializer()
+    delivery = DeliveryOutputSerializer()

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from notifications.api import views
+
+app_name = "notifications_api"
+
+ENDPOINT = "webhook-endpoints/<str:endpoint_id>"
+
+urlpatterns = [
+    path("webhook-endpoints", views.EndpointListCreateApi.as_view(), name="endpoint-list"),
+    path(ENDPOINT, views.EndpointDetailApi.as_view(), name="endpoint-detail"),
+    path(f"{ENDPOINT}/rotate-secret", views.EndpointRotateSecretApi.as_view(), name="endpoint-rotate-secret"),
+    path(f"{ENDPOINT}/test", views.EndpointTestApi.as_view(), name="endpoint-test"),
+    path(f"{ENDPOINT}/deliveries", views.DeliveryListApi.as_view(), name="delivery-list"),
+    path(
+        f"{ENDPOINT}/deliveries/<str:delivery_id>/redeliver",
+        views.DeliveryRedeliverApi.as_view(),
+        name="delivery-redeliver",
+    ),
+    path("callback-secret", views.CallbackSecretApi.as_view(), name="callback-secret"),
+    path("callback-secret/rotate", views.CallbackSecretRotateApi.as_view(), name="callback-secret-rotate"),
+]

@@ -1,0 +1,233 @@
+"""One view per operation; each translates HTTP to a notifications service call and back. Every query is scoped to
+the caller: another user's endpoint or delivery is 404 whatever the verb, exactly like an id that does not exist."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifications import services
+from notifications.api.serializers import (
+    CallbackSecretOutputSerializer,
+    DeliveryOutputSerializer,
+    EndpointCreatedOutputSerializer,
+    EndpointCreateInputSerializer,
+    EndpointOutputSerializer,
+    EndpointTestOutputSerializer,
+    EndpointUpdateInputSerializer,
+    SecretRotationOutputSerializer,
+)
+from notifications.models import WebhookDelivery, WebhookEndpoint
+from notifications.netsafety import UnsafeDestination
+from reports.api.pagination import ReportCursorPagination
+from reports.api.serializers import ProblemSerializer
+
+PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details (application/problem+json)")
+COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+def _endpoint_or_404(request: Request, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(owner=request.user, pk=endpoint_id).first()
+    if endpoint is None:
+        raise Http404
+    return endpoint
+
+
+def _delivery_or_404(request: Request, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+    delivery = WebhookDelivery.objects.filter(
+        owner=request.user, endpoint__owner=request.user, endpoint_id=endpoint_id, pk=delivery_id
+    ).first()
+    if delivery is None:
+        raise Http404
+    return delivery
+
+
+def _field_errors(error: Exception, field: str) -> ValidationError:
+    return ValidationError({field: [str(error)]})
+
+
+class OwnedEndpointApi(APIView):
+    """Base for views under one endpoint: an endpoint (or delivery) that is not the caller's is 404 even for a verb
+    the view does not support, so that 405 never confirms that someone else's id exists."""
+
+    def http_method_not_allowed(self, request: Request, *args, **kwargs) -> Response:
+        if "delivery_id" in kwargs:
+            _delivery_or_404(request, kwargs["endpoint_id"], kwargs["delivery_id"])
+        else:
+            _endpoint_or_404(request, kwargs["endpoint_id"])
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
+
+class EndpointListCreateApi(APIView):
+    pagination_class = ReportCursorPagination
+
+    @extend_schema(
+        operation_id="webhook_endpoints_list",
+        summary="List your webhook endpoints, newest first",
+        responses={200: EndpointOutputSerializer(many=True), 401: PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        endpoints = WebhookEndpoint.objects.filter(owner=request.user)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(endpoints, request, view=self)
+        return paginator.get_paginated_response(
+            EndpointOutputSerializer(page, many=True, context={"request": request}).data
+        )
+
+    @extend_schema(
+        operation_id="webhook_endpoints_create",
+        summary="Register a webhook endpoint; the answer holds its signing secret, shown only this once",
+        request=EndpointCreateInputSerializer,
+        responses={201: EndpointCreatedOutputSerializer, 400: PROBLEM, 401: PROBLEM, 415: PROBLEM},
+    )
+    def post(self, request: Request) -> Response:
+        payload = EndpointCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            endpoint = services.endpoint_create(owner=request.user, **payload.validated_data)
+        except UnsafeDestination as error:
+            raise _field_errors(error, "url") from error
+        except services.EventTypeUnknown as error:
+            raise _field_errors(error, "event_types") from error
+        context = {"request": request}
+        response = Response(EndpointCreatedOutputSerializer(endpoint, context=context).data, status.HTTP_201_CREATED)
+        response["Location"] = response.data["links"]["self"]
+        return response
+
+
+class EndpointDetailApi(OwnedEndpointApi):
+    @extend_schema(
+        operation_id="webhook_endpoints_retrieve",
+        summary="A webhook endpoint (without its secret)",
+        responses={200: EndpointOutputSerializer, **COMMON_ERRORS},
+    )
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint_or_404(request, endpoint_id)
+        return Response(EndpointOutputSerializer(endpoint, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_update",
+        summary="Change an endpoint; enabling it sends again what it missed while disabled",
+        request=EndpointUpdateInputSerializer,
+        responses={200: EndpointOutputSerializer, 400: PROBLEM, **COMMON_ERRORS},
+    )
+    def patch(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint_or_404(request, endpoint_id)
+        payload = EndpointUpdateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            endpoint = services.endpoint_update(endpoint=endpoint, **payload.validated_data)
+        except UnsafeDestination as error:
+            raise _field_errors(error, "url") from error
+        except services.EventTypeUnknown as error:
+            raise _field_errors(error, "event_types") from error
+        return Response(EndpointOutputSerializer(endpoint, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_destroy",
+        summary="Delete an endpoint and its delivery log",
+        responses={204: None, **COMMON_ERRORS},
+    )
+    def delete(self, request: Request, endpoint_id: str) -> Response:
+        services.endpoint_delete(endpoint=_endpoint_or_404(request, endpoint_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EndpointRotateSecretApi(OwnedEndpointApi):
+    @extend_schema(
+        operation_id="webhook_endpoints_rotate_secret",
+        summary="A new signing secret; the previous one keeps signing beside it for a while",
+        request=None,
+        responses={200: SecretRotationOutputSerializer, **COMMON_ERRORS},
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = services.endpoint_rotate_secret(endpoint=_endpoint_or_404(request, endpoint_id))
+        return Response(SecretRotationOutputSerializer(endpoint).data)
+
+
+class EndpointTestApi(OwnedEndpointApi):
+    @extend_schema(
+        operation_id="webhook_endpoints_test",
+        summary="Send a signed ping event to the endpoint now and answer with the outcome",
+        request=None,
+        responses={200: EndpointTestOutputSerializer, **COMMON_ERRORS},
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        delivery = services.endpoint_send_test(endpoint=_endpoint_or_404(request, endpoint_id))
+        attempt = delivery.attempts.last()  # the one just made
+        outcome = {
+            "status": delivery.status,
+            "status_code": attempt.status_code,
+            "latency_ms": attempt.latency_ms,
+            "error": attempt.error,
+            "attempt": attempt,
+            "delivery": delivery,
+        }
+        return Response(EndpointTestOutputSerializer(outcome, context={"request": request}).data)
+
+
+class DeliveryListApi(OwnedEndpointApi):
+    pagination_class = ReportCursorPagination
+
+    @extend_schema(
+        operation_id="webhook_deliveries_list",
+        summary="The endpoint's delivery log, newest first, each delivery with its attempts",
+        responses={200: DeliveryOutputSerializer(many=True), **COMMON_ERRORS},
+    )
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint_or_404(request, endpoint_id)
+        deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).prefetch_related("attempts")
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(deliveries, request, view=self)
+        return paginator.get_paginated_response(
+            DeliveryOutputSerializer(page, many=True, context={"request": request}).data
+        )
+
+
+class DeliveryRedeliverApi(OwnedEndpointApi):
+    @extend_schema(
+        operation_id="webhook_deliveries_redeliver",
+        summary="Send a delivery again, with the same event id",
+        request=None,
+        responses={202: DeliveryOutputSerializer, **COMMON_ERRORS},
+    )
+    def post(self, request: Request, endpoint_id: str, delivery_id: str) -> Response:
+        try:
+            delivery = services.delivery_redeliver(delivery=_delivery_or_404(request, endpoint_id, delivery_id))
+        except services.DeliveryInFlight as error:
+            raise Conflict(str(error)) from error
+        return Response(
+            DeliveryOutputSerializer(delivery, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class CallbackSecretApi(APIView):
+    @extend_schema(
+        operation_id="callback_secret_retrieve",
+        summary="Your callback signing secret (made on first use): it signs deliveries to a report's callback_url",
+        responses={200: CallbackSecretOutputSerializer, 401: PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        secret = services.callback_secret_for(user=request.user)
+        return Response(CallbackSecretOutputSerializer(secret).data)
+
+
+class CallbackSecretRotateApi(APIView):
+    @extend_schema(
+        operation_id="callback_secret_rotate",
+        summary="Replace your callback signing secret; the previous one keeps signing beside it for a while",
+        request=None,
+        responses={200: SecretRotationOutputSerializer, 401: PROBLEM},
+    )
+    def post(self, request: Request) -> Response:
+        secret = services.callback_secret_rotate(user=request.user)
+        return Response(SecretRotationOutputSerializer(secret).data)

@@ -1,0 +1,100 @@
+"""`webhook_health`: how each webhook endpoint is doing, for the people who run the service."""
+
+import json
+import statistics
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from notifications.models import WebhookAttempt, WebhookEndpoint
+from reports.registry import BuildContext, ReportType, register
+from reports.report_types.report_activity import ReportActivityReport, _day_bounds, _percentile, _value_step
+
+
+@register
+class WebhookHealthReport(ReportType):
+    key = "webhook_health"
+    title = "Webhook health"
+    description = "Per endpoint: deliveries, success rate, latency and recent failures over a date range."
+    template_name = "reports/pdf/webhook_health.html"
+    required_permission = "notifications.view_webhookdelivery"
+    timeout = 300
+    parameters_schema = ReportActivityReport.parameters_schema
+
+    def clean(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        return ReportActivityReport().clean(parameters)
+
+    def build(self, context: BuildContext) -> dict[str, Any]:
+        start = date.fromisoformat(context.parameters["start_date"])
+        end = date.fromisoformat(context.parameters["end_date"])
+        since, until = _day_bounds(start, end)
+        attempts = WebhookAttempt.objects.filter(attempted_at__gte=since, attempted_at__lt=until).values_list(
+            "delivery__endpoint_id", "attempted_at", "status_code", "latency_ms", "error"
+        )
+        per_endpoint: dict[str, Counter] = defaultdict(Counter)
+        latencies: dict[str, list[int]] = defaultdict(list)
+        per_day: dict[date, Counter] = defaultdict(Counter)
+        failures = []
+        for endpoint_id, attempted_at, status_code, latency_ms, error in attempts.iterator():
+            ok = status_code is not None and 200 <= status_code < 300
+            key = endpoint_id or "(callback URLs)"
+            per_endpoint[key]["ok" if ok else "failed"] += 1
+            per_day[timezone.localdate(attempted_at)]["ok" if ok else "failed"] += 1
+            if latency_ms is not None:
+                latencies[key].append(latency_ms)
+            if not ok:
+                failures.append((attempted_at, key, status_code, error))
+        context.set_progress(60)
+        endpoints = {endpoint.id: endpoint for endpoint in WebhookEndpoint.objects.select_related("owner")}
+        rows = []
+        for key in sorted(per_endpoint, key=lambda item: -sum(per_endpoint[item].values())):
+            counts, endpoint = per_endpoint[key], endpoints.get(key)
+            total = counts["ok"] + counts["failed"]
+            rows.append(
+                {
+                    "url": endpoint.url if endpoint else key,
+                    "owner": endpoint.owner.get_username() if endpoint else "—",
+                    "enabled": endpoint.enabled if endpoint else True,
+                    "attempts": total,
+                    "succeeded": counts["ok"],
+                    "success_rate": counts["ok"] / total if total else None,
+                    "p50_ms": statistics.median(latencies[key]) if latencies[key] else None,
+                    "p95_ms": _percentile(latencies[key], 0.95),
+                }
+            )
+        days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+        highest = max((max(per_day[day].values(), default=0) for day in days), default=0)
+        step = max(1, len(days) // 10)
+        chart = {
+            "type": "verticalbar",
+            "data": [[per_day[day]["ok"] for day in days], [per_day[day]["failed"] for day in days]],
+            "labels": [day.strftime("%d %b") if index % step == 0 else "" for index, day in enumerate(days)],
+            "seriesNames": ["succeeded", "failed"],
+            "seriesColors": ["#2e7d32", "#c62828"],
+            "legend": {"x": 20, "y": 0, "deltax": 70, "columnMaximum": 1, "fontSize": 8, "alignment": "right"},
+            "valueAxis": {
+                "valueMin": 0,
+                "valueMax": _value_step(highest) * 5,
+                "valueStep": _value_step(highest),
+                "labelTextFormat": "%d",
+                "visibleGrid": True,
+            },
+            "categoryAxis": {"labels": {"fontSize": 7}},
+            "barSpacing": 0.5,
+        }
+        recent = sorted(failures, key=lambda item: item[0], reverse=True)[:15]
+        return {
+            "endpoint_rows": rows,
+            "total_attempts": sum(row["attempts"] for row in rows),
+            "recent_failures": [
+                {
+                    "at": at,
+                    "url": endpoints[key].url if key in endpoints else key,
+                    "outcome": status_code or error,
+                }
+                for at, key, status_code, error in recent
+            ],
+            "chart_json": json.dumps(chart),
+        }
