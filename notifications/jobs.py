@@ -3,9 +3,10 @@
 import logging
 from datetime import timedelta
 
-import django_rq
 from django.utils import timezone
 from redis.exceptions import RedisError
+
+from reports.jobs import queue_for
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ WAKE_UP_JOB_ID = "notifications-webhook-retry-wake-up"
 
 
 def _queue():
-    return django_rq.get_queue(QUEUE, commit_mode="auto")
+    return queue_for(QUEUE)
 
 
 def deliver_webhooks() -> dict[str, int]:

@@ -2,6 +2,7 @@
 row, so a worker never looks for a report that is not there yet."""
 
 import logging
+import os
 
 import django_rq
 from redis.exceptions import RedisError
@@ -17,9 +18,21 @@ RESULT_TTL = 600
 FAILURE_TTL = 7 * 24 * 3600
 
 
+_queues: dict[tuple[int, str], object] = {}
+
+
+def queue_for(name: str):
+    """One queue object (and so one Redis connection pool) per process and queue; a forked child makes its own.
+
+    "auto": callers already run this from transaction.on_commit, so django-rq must not defer it again."""
+    key = (os.getpid(), name)
+    if key not in _queues:
+        _queues[key] = django_rq.get_queue(name, commit_mode="auto")
+    return _queues[key]
+
+
 def _queue():
-    # "auto": callers already run this from transaction.on_commit, so django-rq must not defer it again.
-    return django_rq.get_queue(REPORTS_QUEUE, commit_mode="auto")
+    return queue_for(REPORTS_QUEUE)
 
 
 def render_report(report_id: str, timeout: int | None = None) -> str | None:

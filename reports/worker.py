@@ -9,19 +9,31 @@ processes.
 import gc
 import logging
 
-from django.db import connections
+from django.db import connections, transaction
 from rq import Worker
 
 logger = logging.getLogger(__name__)
 
 
 def preload() -> None:
+    from channels.layers import get_channel_layer
+    from django.urls import reverse
+
+    from reports.events import report_representation
+    from reports.models import Report
     from reports.pdf import warm_up
     from reports.registry import report_types
     from reports.rendering import preload_templates
 
     warm_up()
     preload_templates(report_types.all())
+    # First calls that every job would otherwise pay in its own horse: the URL resolver, the channel layer object,
+    # the report serializer, and the ORM's query compilation for the claim.
+    reverse("api:report-detail", kwargs={"report_id": "rep_warmup"})
+    get_channel_layer()
+    report_representation(Report(id="rep_warmup", report_type="user_access"))
+    with transaction.atomic():
+        Report.objects.select_for_update().select_related("requested_by").filter(pk="rep_warmup").first()
     connections.close_all()
     # Move everything loaded so far out of the collector's reach: a forked child then does not touch (and copy)
     # these pages when the collector runs, which makes each fork cheaper.

@@ -1,6 +1,7 @@
 """Settings, read from the environment. Every variable and its default is listed in docs/configuration.md."""
 
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -95,9 +96,16 @@ REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2.0)
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 5.0)
 
 REPORT_DEFAULT_TIMEOUT = env_int("REPORT_DEFAULT_TIMEOUT", 300)
+_redis = urlsplit(REDIS_URL)
+# Host, port and db rather than the URL: django-rq passes REDIS_CLIENT_KWARGS (the timeouts) only this way.
 RQ_QUEUES = {
     name: {
-        "URL": REDIS_URL,
+        "HOST": _redis.hostname or "127.0.0.1",
+        "PORT": _redis.port or 6379,
+        "DB": int((_redis.path or "/0").lstrip("/") or 0),
+        "USERNAME": unquote(_redis.username) if _redis.username else None,
+        "PASSWORD": unquote(_redis.password) if _redis.password else None,
+        "SSL": _redis.scheme == "rediss",
         "DEFAULT_TIMEOUT": REPORT_DEFAULT_TIMEOUT,
         "REDIS_CLIENT_KWARGS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "health_check_interval": 30},
     }
