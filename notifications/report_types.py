@@ -1,6 +1,5 @@
 """`webhook_health`: how each webhook endpoint is doing, for the people who run the service."""
 
-import json
 import statistics
 from collections import Counter, defaultdict
 from datetime import date, timedelta
@@ -9,8 +8,9 @@ from typing import Any
 from django.utils import timezone
 
 from notifications.models import WebhookAttempt, WebhookEndpoint
+from reports.charts import daily_bar_chart
 from reports.registry import BuildContext, ReportType, register
-from reports.report_types.report_activity import ReportActivityReport, _day_bounds, _percentile, _value_step
+from reports.report_types.report_activity import ReportActivityReport, _day_bounds, _percentile
 
 
 @register
@@ -65,25 +65,13 @@ class WebhookHealthReport(ReportType):
                 }
             )
         days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
-        highest = max((max(per_day[day].values(), default=0) for day in days), default=0)
-        step = max(1, len(days) // 10)
-        chart = {
-            "type": "verticalbar",
-            "data": [[per_day[day]["ok"] for day in days], [per_day[day]["failed"] for day in days]],
-            "labels": [day.strftime("%d %b") if index % step == 0 else "" for index, day in enumerate(days)],
-            "seriesNames": ["succeeded", "failed"],
-            "seriesColors": ["#2e7d32", "#c62828"],
-            "legend": {"x": 20, "y": 0, "deltax": 70, "columnMaximum": 1, "fontSize": 8, "alignment": "right"},
-            "valueAxis": {
-                "valueMin": 0,
-                "valueMax": _value_step(highest) * 5,
-                "valueStep": _value_step(highest),
-                "labelTextFormat": "%d",
-                "visibleGrid": True,
-            },
-            "categoryAxis": {"labels": {"fontSize": 7}},
-            "barSpacing": 0.5,
-        }
+        chart = daily_bar_chart(
+            days,
+            [
+                ("succeeded", "#2e7d32", [per_day[day]["ok"] for day in days]),
+                ("failed", "#c62828", [per_day[day]["failed"] for day in days]),
+            ],
+        )
         recent = sorted(failures, key=lambda item: item[0], reverse=True)[:15]
         return {
             "endpoint_rows": rows,
@@ -96,5 +84,5 @@ class WebhookHealthReport(ReportType):
                 }
                 for at, key, status_code, error in recent
             ],
-            "chart_json": json.dumps(chart),
+            "chart_json": chart,
         }

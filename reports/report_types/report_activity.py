@@ -1,7 +1,5 @@
 """`report_activity`: how the report service itself is used and how well it performs."""
 
-import json
-import math
 import statistics
 from collections import Counter, defaultdict
 from datetime import date, datetime, time, timedelta
@@ -9,6 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from reports.charts import daily_bar_chart
 from reports.models import Report, ReportStatus
 from reports.parameters import ParameterError
 from reports.registry import BuildContext, ReportType, register
@@ -33,43 +32,13 @@ def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-def _value_step(highest: int) -> int:
-    """A whole-number tick step giving at most about five ticks."""
-    return max(1, math.ceil(highest / 5))
-
-
 def activity_chart(days: list[date], per_day: dict[date, Counter]) -> str:
-    """JSON for xhtml2pdf's own <canvas type="graph"> bar chart: succeeded and failed reports per day."""
-    step = max(1, len(days) // 10)
-    highest = max((max(per_day[day].values(), default=0) for day in days), default=0)
-    return json.dumps(
-        {
-            "type": "verticalbar",
-            "data": [
-                [per_day[day][ReportStatus.SUCCEEDED] for day in days],
-                [per_day[day][ReportStatus.FAILED] for day in days],
-                [
-                    sum(per_day[day].values())
-                    - per_day[day][ReportStatus.SUCCEEDED]
-                    - per_day[day][ReportStatus.FAILED]
-                    for day in days
-                ],
-            ],
-            "labels": [day.strftime("%d %b") if index % step == 0 else "" for index, day in enumerate(days)],
-            "seriesNames": ["succeeded", "failed", "other"],
-            "seriesColors": ["#2e7d32", "#c62828", "#90a4ae"],
-            "legend": {"x": 20, "y": 0, "deltax": 70, "columnMaximum": 1, "fontSize": 8, "alignment": "right"},
-            "valueAxis": {
-                "valueMin": 0,
-                "valueMax": _value_step(highest) * 5,
-                "valueStep": _value_step(highest),
-                "forceZero": True,
-                "visibleGrid": True,
-                "labelTextFormat": "%d",
-            },
-            "categoryAxis": {"labels": {"fontSize": 7, "angle": 0}},
-            "barSpacing": 0.5,
-        }
+    """Succeeded, failed and other reports per day."""
+    succeeded = [per_day[day][ReportStatus.SUCCEEDED] for day in days]
+    failed = [per_day[day][ReportStatus.FAILED] for day in days]
+    other = [sum(per_day[day].values()) - ok - bad for day, ok, bad in zip(days, succeeded, failed, strict=True)]
+    return daily_bar_chart(
+        days, [("succeeded", "#2e7d32", succeeded), ("failed", "#c62828", failed), ("other", "#90a4ae", other)]
     )
 
 
