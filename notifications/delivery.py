@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
@@ -27,6 +28,7 @@ from reports.ids import new_id
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.02
+YIELD_CHECK_SECONDS = 0.2
 LEASE_MARGIN_SECONDS = 30
 
 
@@ -188,40 +190,63 @@ def _record_successes(run_id: str, finished: list[tuple[WebhookDelivery, transpo
         )
 
 
-def run_deliveries(*, max_seconds: float = 50.0) -> Counter:
-    """Attempt due deliveries until none is due and none in flight, or until max_seconds have passed."""
+def _release(run_id: str, abandoned: list[WebhookDelivery]) -> None:
+    """Hand back deliveries whose attempt was abandoned: due again at once (receivers deduplicate on webhook-id)."""
+    WebhookDelivery.objects.filter(id__in=[delivery.id for delivery in abandoned], claimed_by=run_id).update(
+        claimed_by="", next_attempt_at=timezone.now()
+    )
+
+
+def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | None = None) -> Counter:
+    """Attempt due deliveries until none is due and none in flight, or until max_seconds have passed.
+
+    `yield_to` is asked a few times a second; when it says True (reports are waiting for this worker), the run stops
+    at once, abandoning attempts still in flight: they are handed back and sent again by the next run, so a slow
+    endpoint never keeps a report waiting.
+    """
     run_id = new_id("run")
     outcomes: Counter = Counter()
     in_flight: dict[Future, tuple[WebhookDelivery, object]] = {}
     per_endpoint: Counter = Counter()
     deadline = time.monotonic() + max_seconds
+    next_yield_check = 0.0
     client = transport.new_client()
-    with ThreadPoolExecutor(settings.WEBHOOK_MAX_CONCURRENCY, thread_name_prefix="webhook") as pool:
-        try:
-            while True:
-                room = settings.WEBHOOK_MAX_CONCURRENCY - len(in_flight)
-                if room > 0 and time.monotonic() < deadline:
-                    for delivery in _claim(run_id, room, per_endpoint):
-                        url, headers, body = _request(delivery)
-                        future = pool.submit(transport.send, client, url, headers, body)
-                        in_flight[future] = (delivery, timezone.now())
-                        per_endpoint[delivery.endpoint_id or delivery.url] += 1
-                if not in_flight:
+    pool = ThreadPoolExecutor(settings.WEBHOOK_MAX_CONCURRENCY, thread_name_prefix="webhook")
+    try:
+        while True:
+            if yield_to is not None and time.monotonic() >= next_yield_check:
+                next_yield_check = time.monotonic() + YIELD_CHECK_SECONDS
+                if yield_to():
+                    _release(run_id, [delivery for delivery, _ in in_flight.values()])
+                    outcomes["abandoned"] += len(in_flight)
+                    in_flight.clear()
                     break
-                done, _ = wait(list(in_flight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                succeeded = []
-                for future in done:
-                    delivery, attempted_at = in_flight.pop(future)
-                    per_endpoint[delivery.endpoint_id or delivery.url] -= 1
-                    result = future.result()
-                    if result.succeeded:
-                        succeeded.append((delivery, result, attempted_at))
-                    else:
-                        _record(delivery, result, attempted_at)
-                    outcomes["succeeded" if result.succeeded else "failed"] += 1
-                if succeeded:
-                    _record_successes(run_id, succeeded)
-        finally:
+            room = settings.WEBHOOK_MAX_CONCURRENCY - len(in_flight)
+            if room > 0 and time.monotonic() < deadline:
+                for delivery in _claim(run_id, room, per_endpoint):
+                    url, headers, body = _request(delivery)
+                    future = pool.submit(transport.send, client, url, headers, body)
+                    in_flight[future] = (delivery, timezone.now())
+                    per_endpoint[delivery.endpoint_id or delivery.url] += 1
+            if not in_flight:
+                break
+            done, _ = wait(list(in_flight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            succeeded = []
+            for future in done:
+                delivery, attempted_at = in_flight.pop(future)
+                per_endpoint[delivery.endpoint_id or delivery.url] -= 1
+                result = future.result()
+                if result.succeeded:
+                    succeeded.append((delivery, result, attempted_at))
+                else:
+                    _record(delivery, result, attempted_at)
+                outcomes["succeeded" if result.succeeded else "failed"] += 1
+            if succeeded:
+                _record_successes(run_id, succeeded)
+    finally:
+        # Abandoned attempts keep their threads until they time out; nothing waits for them.
+        pool.shutdown(wait=not outcomes["abandoned"], cancel_futures=True)
+        if not outcomes["abandoned"]:
             client.close()
     return outcomes
 

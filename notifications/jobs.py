@@ -26,7 +26,10 @@ def deliver_webhooks() -> dict[str, int]:
 
     queue = _queue()
     queue.connection.delete(PUMP_FLAG)
-    outcomes = run_deliveries()
+    reports = queue_for("reports")
+    outcomes = run_deliveries(yield_to=lambda: reports.count > 0)
+    if outcomes.get("abandoned"):
+        kick_delivery()  # after the reports that are waiting
     due = next_due_at()
     if due is not None:
         # One wake-up job, moved to the earliest retry; RQ's scheduler (rqworker --with-scheduler) runs it.

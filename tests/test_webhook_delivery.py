@@ -3,8 +3,11 @@
 import json
 import socket
 import time
+from datetime import timedelta
 
+import django_rq
 import pytest
+from django.utils import timezone
 from standardwebhooks import Webhook
 
 from notifications import services
@@ -12,6 +15,7 @@ from notifications.delivery import run_deliveries
 from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from reports.events import envelope
 from reports.services import report_create, report_render
+from tests.conftest import wait_for_report
 from tests.webhook_receivers import receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -249,3 +253,69 @@ def test_a_backlog_for_a_hanging_endpoint_never_hides_the_others_due_deliveries(
         # Then every fast delivery went out before the first hanging attempt was even cut (1 s)
         assert len(fast.received) == 40
         assert fast.received[-1].at - started < 1.0
+
+
+def test_retry_after_on_429_is_honoured(user, settings):
+    # Given a receiver that asks us to come back in 120 s, and a schedule that would retry at once
+    settings.WEBHOOK_RETRY_SCHEDULE = [0, 0, 0]
+    with receiver((429, {"retry-after": "120"}, "slow down")) as hook:
+        endpoint = services.endpoint_create(owner=user, url=hook.url)
+        _fan_out(user, _event())
+        before = timezone.now()
+
+        run_deliveries(max_seconds=3)
+
+    # Then it was asked once, and the next attempt waits at least the 120 s it asked for
+    assert len(hook.received) == 1
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.next_attempt_at >= before + timedelta(seconds=120)
+
+
+def test_a_run_stuck_on_a_hanging_endpoint_yields_to_a_waiting_report(user, settings):
+    # Given a delivery run whose only attempt hangs, and a report that starts waiting for the worker meanwhile
+    settings.WEBHOOK_TIMEOUT = 20.0
+    waiting = {"report": False}
+    with receiver("hang") as slow:
+        endpoint = services.endpoint_create(owner=user, url=slow.url)
+        _fan_out(user, _event())
+
+        def reports_waiting() -> bool:
+            if slow.received:  # the hanging attempt is in flight: now a report arrives
+                waiting["report"] = True
+            return waiting["report"]
+
+        outcomes = run_deliveries(max_seconds=30, yield_to=reports_waiting)
+
+        # Then the run gave the worker back while the attempt was still hanging, unrecorded and handed back
+        assert outcomes["abandoned"] == 1
+        assert not slow.release.is_set()
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert (delivery.status, delivery.attempt_count, delivery.claimed_by) == (DeliveryStatus.PENDING, 0, "")
+    assert delivery.next_attempt_at <= timezone.now()
+
+
+def test_real_worker_builds_a_report_while_a_webhook_attempt_hangs(api, user, django_db_setup):
+    # Given a worker whose webhook attempts may take 60 s, busy with one that hangs
+    from tests.conftest import WorkerProcess, process_env
+
+    django_rq.get_connection("reports").flushdb()  # no jobs or flags left by earlier tests
+    worker = WorkerProcess(env=process_env(WEBHOOK_TIMEOUT="60")).start()
+    try:
+        with receiver("hang") as slow:
+            services.endpoint_create(owner=user, url=slow.url)
+            _fan_out(user, _event())
+            deadline = time.monotonic() + 30
+            while not slow.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert slow.received, worker.log_text()
+
+            # When a report is requested
+            created = api.post("/api/v1/reports", {"report_type": "user_access"}, format="json").json()
+            finished = wait_for_report(api, created["url"], timeout=30)
+
+            # Then it is built while the attempt still hangs: the delivery run gave the worker back
+            assert finished["status"] == "succeeded"
+            assert not slow.release.is_set()
+    finally:
+        worker.stop()
