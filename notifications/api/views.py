@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifications import services
+from notifications import selectors, services
 from notifications.api.serializers import (
     CallbackSecretOutputSerializer,
     DeliveryOutputSerializer,
@@ -36,16 +36,14 @@ class Conflict(APIException):
 
 
 def _endpoint_or_404(request: Request, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.filter(owner=request.user, pk=endpoint_id).first()
+    endpoint = selectors.endpoint_get(user=request.user, endpoint_id=endpoint_id)
     if endpoint is None:
         raise Http404
     return endpoint
 
 
 def _delivery_or_404(request: Request, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
-    delivery = WebhookDelivery.objects.filter(
-        owner=request.user, endpoint__owner=request.user, endpoint_id=endpoint_id, pk=delivery_id
-    ).first()
+    delivery = selectors.delivery_get(user=request.user, endpoint_id=endpoint_id, delivery_id=delivery_id)
     if delivery is None:
         raise Http404
     return delivery
@@ -76,7 +74,7 @@ class EndpointListCreateApi(APIView):
         responses={200: EndpointOutputSerializer(many=True), 401: PROBLEM},
     )
     def get(self, request: Request) -> Response:
-        endpoints = WebhookEndpoint.objects.filter(owner=request.user)
+        endpoints = selectors.endpoint_list(user=request.user)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(endpoints, request, view=self)
         return paginator.get_paginated_response(
@@ -185,7 +183,7 @@ class DeliveryListApi(OwnedEndpointApi):
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint_or_404(request, endpoint_id)
-        deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).prefetch_related("attempts")
+        deliveries = selectors.delivery_list(endpoint=endpoint)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(deliveries, request, view=self)
         return paginator.get_paginated_response(
