@@ -17,8 +17,6 @@ from notifications.signing import new_secret
 from reports.events import REPORT_EVENT_TYPES, TERMINAL_EVENT_TYPES
 from reports.ids import new_id
 
-SUBSCRIBABLE_EVENT_TYPES = (*REPORT_EVENT_TYPES, "ping")
-
 
 class EventTypeUnknown(ValueError):
     pass
