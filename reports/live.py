@@ -61,3 +61,14 @@ def group_send(messages: list[tuple[str, dict[str, Any]]]) -> bool:
         logger.warning("Could not publish %d live event(s)", len(messages), exc_info=True)
         return False
     return True
+
+
+def warm_up() -> None:
+    """Run the publish path once on a throwaway loop, then close it: a worker's parent pays the first-call costs
+    (imports, connection classes) instead of every forked horse, and keeps no thread that a fork would break."""
+
+    async def publish_once() -> None:
+        layer = get_channel_layer()
+        await layer.group_send("reports.warm-up", {"type": "warm.up"})
+
+    asyncio.run(publish_once())

@@ -16,9 +16,9 @@ logger = logging.getLogger(__name__)
 
 
 def preload() -> None:
-    from channels.layers import get_channel_layer
     from django.urls import reverse
 
+    from reports import live
     from reports.events import report_representation
     from reports.models import Report
     from reports.pdf import warm_up
@@ -30,7 +30,7 @@ def preload() -> None:
     # First calls that every job would otherwise pay in its own horse: the URL resolver, the channel layer object,
     # the report serializer, and the ORM's query compilation for the claim.
     reverse("api:report-detail", kwargs={"report_id": "rep_warmup"})
-    get_channel_layer()
+    live.warm_up()
     report_representation(Report(id="rep_warmup", report_type="user_access"))
     with transaction.atomic():
         Report.objects.select_for_update().select_related("requested_by").filter(pk="rep_warmup").first()
