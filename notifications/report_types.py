@@ -2,15 +2,15 @@
 
 import statistics
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.utils import timezone
 
 from notifications.models import WebhookAttempt, WebhookEndpoint
 from reports.charts import daily_bar_chart
+from reports.date_ranges import DATE_RANGE_SCHEMA, clean_date_range, day_bounds, days_between, parsed_range, percentile
 from reports.registry import BuildContext, ReportType, register
-from reports.report_types.report_activity import ReportActivityReport, _day_bounds, _percentile
 
 
 @register
@@ -21,15 +21,14 @@ class WebhookHealthReport(ReportType):
     template_name = "reports/pdf/webhook_health.html"
     required_permission = "notifications.view_webhookdelivery"
     timeout = 300
-    parameters_schema = ReportActivityReport.parameters_schema
+    parameters_schema = DATE_RANGE_SCHEMA
 
     def clean(self, parameters: dict[str, Any]) -> dict[str, Any]:
-        return ReportActivityReport().clean(parameters)
+        return clean_date_range(parameters)
 
     def build(self, context: BuildContext) -> dict[str, Any]:
-        start = date.fromisoformat(context.parameters["start_date"])
-        end = date.fromisoformat(context.parameters["end_date"])
-        since, until = _day_bounds(start, end)
+        start, end = parsed_range(context.parameters)
+        since, until = day_bounds(start, end)
         attempts = WebhookAttempt.objects.filter(attempted_at__gte=since, attempted_at__lt=until).values_list(
             "delivery__endpoint_id", "attempted_at", "status_code", "latency_ms", "error"
         )
@@ -61,10 +60,10 @@ class WebhookHealthReport(ReportType):
                     "succeeded": counts["ok"],
                     "success_rate": counts["ok"] / total if total else None,
                     "p50_ms": statistics.median(latencies[key]) if latencies[key] else None,
-                    "p95_ms": _percentile(latencies[key], 0.95),
+                    "p95_ms": percentile(latencies[key], 0.95),
                 }
             )
-        days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+        days = days_between(start, end)
         chart = daily_bar_chart(
             days,
             [

@@ -2,34 +2,15 @@
 
 import statistics
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from django.utils import timezone
 
 from reports.charts import daily_bar_chart
+from reports.date_ranges import DATE_RANGE_SCHEMA, clean_date_range, day_bounds, days_between, parsed_range, percentile
 from reports.models import Report, ReportStatus
-from reports.parameters import ParameterError
 from reports.registry import BuildContext, ReportType, register
-
-DEFAULT_DAYS = 30
-MAX_DAYS = 366
-
-
-def _percentile(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    zone = timezone.get_current_timezone()
-    return (
-        timezone.make_aware(datetime.combine(start, time.min), zone),
-        timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min), zone),
-    )
 
 
 def activity_chart(days: list[date], per_day: dict[date, Counter]) -> str:
@@ -53,33 +34,14 @@ class ReportActivityReport(ReportType):
     template_name = "reports/pdf/report_activity.html"
     required_permission = "reports.view_report"
     timeout = 300
-    parameters_schema = {
-        "type": "object",
-        "properties": {
-            "start_date": {"type": "string", "format": "date", "title": "From (inclusive)"},
-            "end_date": {"type": "string", "format": "date", "title": "To (inclusive)"},
-        },
-        "additionalProperties": False,
-    }
+    parameters_schema = DATE_RANGE_SCHEMA
 
     def clean(self, parameters: dict[str, Any]) -> dict[str, Any]:
-        today = timezone.localdate()
-        end = date.fromisoformat(parameters["end_date"]) if parameters.get("end_date") else today
-        start = (
-            date.fromisoformat(parameters["start_date"])
-            if parameters.get("start_date")
-            else end - timedelta(days=DEFAULT_DAYS - 1)
-        )
-        if start > end:
-            raise ParameterError({"start_date": ["Must not be after end_date."]})
-        if (end - start).days >= MAX_DAYS:
-            raise ParameterError({"end_date": [f"The range may cover at most {MAX_DAYS} days."]})
-        return {**parameters, "start_date": start.isoformat(), "end_date": end.isoformat()}
+        return clean_date_range(parameters)
 
     def build(self, context: BuildContext) -> dict[str, Any]:
-        start = date.fromisoformat(context.parameters["start_date"])
-        end = date.fromisoformat(context.parameters["end_date"])
-        since, until = _day_bounds(start, end)
+        start, end = parsed_range(context.parameters)
+        since, until = day_bounds(start, end)
         # The report being built is left out: it is neither finished nor part of the activity it describes.
         reports = Report.objects.filter(created_at__gte=since, created_at__lt=until).exclude(pk=context.report_id)
         rows = reports.values_list(
@@ -110,10 +72,10 @@ class ReportActivityReport(ReportType):
                     "cancelled": counts[ReportStatus.CANCELLED],
                     "failure_rate": (counts[ReportStatus.FAILED] / finished) if finished else None,
                     "median_seconds": statistics.median(durations[report_type]) if durations[report_type] else None,
-                    "p95_seconds": _percentile(durations[report_type], 0.95),
+                    "p95_seconds": percentile(durations[report_type], 0.95),
                 }
             )
-        days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+        days = days_between(start, end)
         return {
             "type_rows": type_rows,
             "total": sum(row["total"] for row in type_rows),
