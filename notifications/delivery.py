@@ -21,7 +21,12 @@ from django.utils import timezone
 
 from notifications import transport
 from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from notifications.services import notify_owner_of_disabled_endpoint, signing_secrets
+from notifications.services import (
+    callback_secret_for,
+    endpoint_disable,
+    notify_owner_of_disabled_endpoint,
+    signing_secrets,
+)
 from notifications.signing import signature_headers
 from reports.ids import new_id
 
@@ -76,8 +81,6 @@ def _secrets_for(delivery: WebhookDelivery) -> list[str]:
     if delivery.endpoint is not None:
         endpoint = delivery.endpoint
         return signing_secrets(endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at)
-    from notifications.services import callback_secret_for
-
     secret = callback_secret_for(user=delivery.owner)
     return signing_secrets(secret.secret, secret.previous_secret, secret.previous_secret_expires_at)
 
@@ -138,8 +141,6 @@ def _record(delivery: WebhookDelivery, result: transport.AttemptResult, attempte
         if not disable_reason and failures >= settings.WEBHOOK_DISABLE_AFTER_FAILURES:
             disable_reason = f"{failures} deliveries in a row failed (last: {result.error or result.status_code})."
     if disable_reason and endpoint.enabled:
-        from notifications.services import endpoint_disable
-
         endpoint = endpoint_disable(endpoint=endpoint, reason=disable_reason)
         notify_owner_of_disabled_endpoint(endpoint)
 

@@ -14,7 +14,7 @@ from notifications import jobs
 from notifications.models import CallbackSecret, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from notifications.netsafety import resolve_destination
 from notifications.signing import new_secret
-from reports.events import REPORT_EVENT_TYPES, TERMINAL_EVENT_TYPES
+from reports.events import REPORT_EVENT_TYPES, TERMINAL_EVENT_TYPES, envelope
 from reports.ids import new_id
 
 
@@ -185,8 +185,7 @@ def endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """Send a signed `ping` to the endpoint now and return the delivery with its first attempt recorded.
 
     A failed ping is retried like any delivery; it does not count towards disabling the endpoint."""
-    from notifications.delivery import attempt_once
-    from reports.events import envelope
+    from notifications.delivery import attempt_once  # the delivery module builds on these services
 
     event = envelope("ping", {"endpoint": {"id": endpoint.id, "url": endpoint.url}})
     # Created already held (claimed, not yet due), so that no delivery run sends it while this one does.
