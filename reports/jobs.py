@@ -43,7 +43,7 @@ def render_report(report_id: str, timeout: int | None = None) -> str | None:
     return report.status if report else None
 
 
-def enqueue_render(report_id: str, *, timeout: int | None) -> bool:
+def enqueue_render(report_id: str, *, timeout: int | None, isolated: bool = False) -> bool:
     """Put the render on the queue; the job id is the report id, so a report is never queued twice at once.
 
     A failure is logged, not raised: the report stays queued and the reaper enqueues it again once Redis answers.
@@ -58,6 +58,7 @@ def enqueue_render(report_id: str, *, timeout: int | None) -> bool:
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
             description=f"render {report_id}",
+            meta={"isolated": True} if isolated else None,
         )
     except RedisError:
         logger.warning("Could not enqueue report %s; the reaper will retry", report_id, exc_info=True)

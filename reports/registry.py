@@ -34,6 +34,9 @@ class ReportType(ABC):
     required_permission: ClassVar[str | None] = None
     # Seconds the render may take before the worker stops it; admins may override it per type.
     timeout: ClassVar[int] = 300
+    # Jobs run inside the warm worker process. True renders this type in a forked child instead, for builders
+    # whose memory or native code should not stay in the worker (reports/worker.py).
+    isolated: ClassVar[bool] = False
 
     def clean(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Checks across fields that a schema cannot express; raise ParameterError. Returns the parameters."""

@@ -1,5 +1,6 @@
 """Report types that misbehave on purpose, so the tests can watch the real worker deal with them."""
 
+import os
 import time
 from typing import Any
 
@@ -40,3 +41,23 @@ class SlowReport(ReportType):
             time.sleep(context.parameters["seconds"] / steps)
             context.set_progress((step + 1) * 100 // steps)
         return {}
+
+
+@register
+class ProcessReport(ReportType):
+    """Prints the id of the process that built it, so the tests can see where the worker ran the job."""
+
+    key = "test_process"
+    title = "Process"
+    template_name = "testapp/process.html"
+    required_permission = TEST_PERMISSION
+
+    def build(self, context: BuildContext) -> dict[str, Any]:
+        return {"pid": os.getpid()}
+
+
+@register
+class IsolatedProcessReport(ProcessReport):
+    key = "test_process_isolated"
+    title = "Process (isolated)"
+    isolated = True
