@@ -43,7 +43,9 @@ def report_create(*, user: AbstractBaseUser, report_type: str, parameters: Any, 
             requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url
         )
         publish_report_event(report)
-        transaction.on_commit(partial(jobs.enqueue_render, report.id, timeout=available.timeout))
+        transaction.on_commit(
+            partial(jobs.enqueue_render, report.id, timeout=available.timeout, isolated=available.report_type.isolated)
+        )
     return report
 
 
@@ -88,6 +90,10 @@ def _claim(report_id: str) -> Report | None:
     return report
 
 
+class RenderAbandoned(Exception):
+    """Raised inside a build when its report stopped being `running` (a cancel): the worker stops at that step."""
+
+
 def _progress_setter(report_id: str):
     last = {"value": 0}
 
@@ -96,8 +102,9 @@ def _progress_setter(report_id: str):
         if value > last["value"]:
             last["value"] = value
             with transaction.atomic():
-                if Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(progress=value):
-                    publish_report_event(Report.objects.get(pk=report_id), "report.progress")
+                if not Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(progress=value):
+                    raise RenderAbandoned(report_id)
+                publish_report_event(Report.objects.get(pk=report_id), "report.progress")
 
     return set_progress
 
@@ -120,6 +127,9 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
             )
         )
         rendered = render_report(report, report_type, context)
+    except RenderAbandoned:
+        # Cancelled (or finished elsewhere) while building: its row is already final, the rest is not wanted.
+        return Report.objects.get(pk=report.id)
     except JobTimeoutException:
         limit = f" of {timeout} seconds" if timeout else ""
         return report_fail(report.id, code="timeout", message=f"The report took longer than its limit{limit}.")
@@ -179,7 +189,12 @@ def reports_reap_stuck(*, grace_seconds: int, now=None) -> dict[str, int]:
     stale_queued = Report.objects.filter(status=ReportStatus.QUEUED, created_at__lt=now - timedelta(seconds=30))
     for report in stale_queued.only("id", "report_type"):
         if not jobs.render_is_pending(report.id):
-            jobs.enqueue_render(report.id, timeout=report_type_limits(report.report_type).timeout)
+            report_type = report_types.get(report.report_type)
+            jobs.enqueue_render(
+                report.id,
+                timeout=report_type_limits(report.report_type).timeout,
+                isolated=bool(report_type and report_type.isolated),
+            )
             requeued += 1
     for report in Report.objects.filter(status=ReportStatus.RUNNING).only("id", "report_type", "started_at"):
         limit = report_type_limits(report.report_type).timeout + grace_seconds

@@ -116,6 +116,9 @@ RQ = {
     "WORKER_CLASS": "reports.worker.ReportWorker",
 }
 RQ_SHOW_ADMIN_LINK = True
+# Jobs run inside the warmed-up worker process (reports/worker.py); past this peak resident size the worker
+# re-executes itself after the job it is on. 0 turns the check off.
+WORKER_MAX_MEMORY_MB = env_int("WORKER_MAX_MEMORY_MB", 1024)
 
 CACHES = {
     "default": {
