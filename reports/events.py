@@ -49,9 +49,9 @@ def envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_representation(report: Report) -> dict[str, Any]:
-    from reports.api.serializers import ReportOutputSerializer
+    from reports.api.serializers import report_representation as representation
 
-    return ReportOutputSerializer(report, context={"request": None}).data
+    return representation(report)
 
 
 def report_event(report: Report, event_type: str | None = None) -> dict[str, Any]:
