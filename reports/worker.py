@@ -28,13 +28,14 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import WorkerStatus
 
+from reports import live
+
 logger = logging.getLogger(__name__)
 
 
 def preload() -> None:
     from django.urls import reverse
 
-    from reports import live
     from reports.events import report_representation
     from reports.models import Report
     from reports.pdf import warm_up
@@ -117,6 +118,7 @@ class ReportWorker(Worker):
     def work(self, *args, **kwargs):
         result = super().work(*args, **kwargs)
         if self._restart_requested:
+            live.flush()  # exec skips atexit: send the last job's events first
             connections.close_all()
             os.execv(sys.executable, [sys.executable, *sys.argv])  # noqa: S606 - the same command line, re-run
         return result
