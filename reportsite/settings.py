@@ -228,6 +228,20 @@ EMAIL_BACKEND = env_str(
 )
 EMAIL_TIMEOUT = env_int("DJANGO_EMAIL_TIMEOUT", 10)
 
+# --- Email and SMS notifications (SPEC §8) -------------------------------------------------------------------------
+# "console" (prints), "locmem" (kept in notifications.sms.outbox, for tests), "twilio", or a dotted class path.
+SMS_BACKEND = env_str("SMS_BACKEND", "console")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
+TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0)
+if SMS_BACKEND in ("twilio", "notifications.sms.backends.twilio.SmsBackend") and not (
+    TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER
+):
+    raise ImproperlyConfigured(
+        "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER to be set."
+    )
+
 # --- Logging --------------------------------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

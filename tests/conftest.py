@@ -16,6 +16,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rq import Worker
 
+from notifications import sms
+
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
 
@@ -142,3 +144,12 @@ def wait_for_report(client: APIClient, url: str, *, timeout: float = 30.0, statu
             return body
         time.sleep(0.05)
     raise AssertionError(f"report still {body.get('status')} after {timeout}s: {body}")
+
+
+@pytest.fixture
+def sms_outbox(settings) -> Iterator[list]:
+    """The in-memory SMS backend, with its outbox emptied: the SMS twin of Django's `mail.outbox`."""
+    settings.SMS_BACKEND = "locmem"
+    sms.outbox.clear()
+    yield sms.outbox
+    sms.outbox.clear()
