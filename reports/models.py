@@ -33,6 +33,8 @@ class Report(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     # Receives this report's terminal events, signed with the requester's callback secret (SPEC §7.2).
     callback_url = models.URLField(max_length=2000, blank=True)
+    # Overrides the requester's email/SMS preferences for this report: {"email": bool, "sms": bool}, keys optional.
+    notify = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
 

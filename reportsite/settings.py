@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_rq",
     "channels",
+    "phonenumber_field",
     "reports",
     "notifications",
 ]
@@ -241,6 +242,9 @@ if SMS_BACKEND in ("twilio", "notifications.sms.backends.twilio.SmsBackend") and
     raise ImproperlyConfigured(
         "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER to be set."
     )
+# Phone numbers are stored as E.164. Without a default region they must be typed with their country code (+...).
+PHONENUMBER_DEFAULT_REGION = env_str("PHONENUMBER_DEFAULT_REGION", "") or None
+PHONENUMBER_DB_FORMAT = "E164"
 
 # --- Logging --------------------------------------------------------------------------------------------------------
 LOGGING = {
