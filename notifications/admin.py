@@ -1,15 +1,24 @@
-"""Webhooks in the admin: endpoints with their actions, deliveries and attempts as a read-only log."""
+"""Webhooks in the admin: endpoints with their actions, deliveries and attempts as a read-only log. Email and SMS:
+each user's preferences."""
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from notifications import services
-from notifications.models import CallbackSecret, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from notifications import preferences, services
+from notifications.models import (
+    CallbackSecret,
+    DeliveryStatus,
+    NotificationPreferences,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from notifications.signing import new_secret
 
 STATUS_COLOURS = {
@@ -132,3 +141,37 @@ class CallbackSecretAdmin(ReadOnlyAdmin):
     list_display = ["user", "created_at", "rotated_at"]
     exclude = ["secret", "previous_secret"]
     search_fields = ["user__username"]
+
+
+class NotificationPreferencesForm(forms.ModelForm):
+    class Meta:
+        model = NotificationPreferences
+        fields = ["user", "email_on_success", "email_on_failure", "sms_on_success", "sms_on_failure", "phone_number"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if "phone_number" not in self.errors:
+            # The same rule as the API and the UI, with its message next to the field.
+            candidate = NotificationPreferences(**{name: cleaned.get(name) for name in preferences.PREFERENCE_FIELDS})
+            for field, problems in preferences.preferences_problems(candidate).items():
+                for problem in problems:
+                    self.add_error(field, problem)
+        return cleaned
+
+
+@admin.register(NotificationPreferences)
+class NotificationPreferencesAdmin(admin.ModelAdmin):
+    form = NotificationPreferencesForm
+    list_display = [
+        "user",
+        "email_on_success",
+        "email_on_failure",
+        "sms_on_success",
+        "sms_on_failure",
+        "phone_number",
+        "updated_at",
+    ]
+    list_filter = ["email_on_success", "email_on_failure", "sms_on_success", "sms_on_failure"]
+    search_fields = ["user__username", "user__email", "phone_number"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]

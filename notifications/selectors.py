@@ -1,9 +1,9 @@
-"""Reads of webhook endpoints and deliveries, always scoped to the user asking."""
+"""Reads of webhook endpoints, deliveries, notification preferences and messages, always scoped to the user asking."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from notifications.models import WebhookDelivery, WebhookEndpoint
+from notifications.models import NotificationMessage, NotificationPreferences, WebhookDelivery, WebhookEndpoint
 
 
 def endpoint_list(*, user: AbstractBaseUser) -> QuerySet[WebhookEndpoint]:
@@ -23,3 +23,14 @@ def delivery_get(*, user: AbstractBaseUser, endpoint_id: str, delivery_id: str) 
     return WebhookDelivery.objects.filter(
         owner=user, endpoint__owner=user, endpoint_id=endpoint_id, pk=delivery_id
     ).first()
+
+
+def preferences_get(*, user: AbstractBaseUser) -> NotificationPreferences:
+    """The user's preferences, or the defaults (unsaved) while they have none: reading never writes."""
+    preferences = NotificationPreferences.objects.filter(user=user).first()
+    return preferences or NotificationPreferences(user=user)
+
+
+def message_list(*, user: AbstractBaseUser) -> QuerySet[NotificationMessage]:
+    """The emails and SMS sent (or tried) to the user, newest first."""
+    return NotificationMessage.objects.filter(user=user).order_by("-created_at", "-id")

@@ -8,6 +8,7 @@ from reports.api.problems import api_not_found, problem_response
 
 urlpatterns = [
     path("", include("reports.urls")),
+    path("", include("notifications.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),

@@ -1,1 +1,2 @@
-"""The webhooks API (SPEC §4, §7): endpoints, their delivery log, and the per-user callback secret."""
+"""The notifications API (SPEC §4, §7, §8): webhook endpoints, their delivery log, the per-user callback secret,
+and email/SMS preferences."""

@@ -1,13 +1,21 @@
-"""Input and output shapes of the webhooks API (SPEC §4, §7). Secrets appear only in the answers that make them."""
+"""Input and output shapes of the webhooks API (SPEC §4, §7), and of notification preferences (§8). Secrets appear
+only in the answers that make them."""
 
 from typing import Any
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
+from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
-from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from reports.api.serializers import StrictInputSerializer
+from notifications.models import (
+    DeliveryStatus,
+    NotificationPreferences,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from reports.api.serializers import StrictBooleanField, StrictInputSerializer
 
 EVENT_TYPES_HELP = (
     "Event types to receive; empty: the terminal ones (report.succeeded, report.failed, report.cancelled)."
@@ -160,3 +168,48 @@ class EndpointTestOutputSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True)
     attempt = AttemptOutputSerializer()
     delivery = DeliveryOutputSerializer()
+
+
+INVALID_PHONE_NUMBER = "Enter a valid phone number in international format (e.g. +12125552368)."
+
+
+class PreferencesUpdateInputSerializer(StrictInputSerializer):
+    """Only the fields given change. SMS need a phone number."""
+
+    email_on_success = StrictBooleanField(required=False)
+    email_on_failure = StrictBooleanField(required=False)
+    sms_on_success = StrictBooleanField(required=False)
+    sms_on_failure = StrictBooleanField(required=False)
+    phone_number = PhoneNumberField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        error_messages={"invalid": INVALID_PHONE_NUMBER},
+        help_text='Where SMS go; stored as E.164 ("+14155552671"). "" removes it (SMS must be off).',
+    )
+
+
+class PreferencesOutputSerializer(serializers.ModelSerializer):
+    phone_number = serializers.SerializerMethodField()
+    email = serializers.SerializerMethodField()
+
+    class Meta:
+        model = NotificationPreferences
+        fields = [
+            "email_on_success",
+            "email_on_failure",
+            "sms_on_success",
+            "sms_on_failure",
+            "phone_number",
+            "email",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(help_text='E.164, or "" when none is set.'))
+    def get_phone_number(self, preferences: NotificationPreferences) -> str:
+        return str(preferences.phone_number) if preferences.phone_number else ""
+
+    @extend_schema_field(serializers.CharField(help_text="Where emails go: your account's address (may be empty)."))
+    def get_email(self, preferences: NotificationPreferences) -> str:
+        return preferences.user.email

@@ -19,4 +19,5 @@ urlpatterns = [
     ),
     path("callback-secret", views.CallbackSecretApi.as_view(), name="callback-secret"),
     path("callback-secret/rotate", views.CallbackSecretRotateApi.as_view(), name="callback-secret-rotate"),
+    path("preferences", views.PreferencesApi.as_view(), name="preferences"),
 ]

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifications import selectors, services
+from notifications import preferences, selectors, services
 from notifications.api.serializers import (
     CallbackSecretOutputSerializer,
     DeliveryOutputSerializer,
@@ -18,6 +18,8 @@ from notifications.api.serializers import (
     EndpointOutputSerializer,
     EndpointTestOutputSerializer,
     EndpointUpdateInputSerializer,
+    PreferencesOutputSerializer,
+    PreferencesUpdateInputSerializer,
     SecretRotationOutputSerializer,
 )
 from notifications.models import WebhookDelivery, WebhookEndpoint
@@ -229,3 +231,28 @@ class CallbackSecretRotateApi(APIView):
     def post(self, request: Request) -> Response:
         secret = services.callback_secret_rotate(user=request.user)
         return Response(SecretRotationOutputSerializer(secret).data)
+
+
+class PreferencesApi(APIView):
+    @extend_schema(
+        operation_id="preferences_retrieve",
+        summary="Your email and SMS notification preferences (the defaults until you change them)",
+        responses={200: PreferencesOutputSerializer, 401: PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(PreferencesOutputSerializer(preferences.preferences_for(user=request.user)).data)
+
+    @extend_schema(
+        operation_id="preferences_update",
+        summary="Change some of your notification preferences; SMS need a phone number",
+        request=PreferencesUpdateInputSerializer,
+        responses={200: PreferencesOutputSerializer, 400: PROBLEM, 401: PROBLEM, 415: PROBLEM},
+    )
+    def patch(self, request: Request) -> Response:
+        payload = PreferencesUpdateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            changed = preferences.preferences_update(user=request.user, **payload.validated_data)
+        except preferences.PreferencesInvalid as error:
+            raise ValidationError(error.errors) from error
+        return Response(PreferencesOutputSerializer(changed).data)

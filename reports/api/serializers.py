@@ -22,6 +22,17 @@ class StrictInputSerializer(serializers.Serializer):
         return attrs
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only: "yes", "true" or 1 are refused rather than read as booleans."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid")
+
+
 class ReportCreateInputSerializer(StrictInputSerializer):
     report_type = serializers.CharField(max_length=64)
     parameters = serializers.DictField(required=False, default=dict)

@@ -1,0 +1,76 @@
+"""Writes on notification preferences (SPEC §8): made on first use, changed by the API, the UI and the admin under
+the same rules, and the per-report override of §4 checked against them."""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from notifications import selectors
+from notifications.models import NotificationPreferences
+
+NOTIFY_KEYS = ("email", "sms")
+PREFERENCE_FIELDS = ("email_on_success", "email_on_failure", "sms_on_success", "sms_on_failure", "phone_number")
+SMS_NEEDS_PHONE = "A phone number is needed to receive SMS."
+
+
+class PreferencesInvalid(ValueError):
+    """Field messages, keyed by field name."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items()))
+        self.errors = errors
+
+
+def preferences_for(*, user: AbstractBaseUser) -> NotificationPreferences:
+    """The user's preferences, made (with the defaults) on first use."""
+    try:
+        return NotificationPreferences.objects.get_or_create(user=user)[0]
+    except IntegrityError:  # made by a concurrent first use
+        return NotificationPreferences.objects.get(user=user)
+
+
+def preferences_problems(preferences: NotificationPreferences) -> dict[str, list[str]]:
+    """What is wrong with a set of preferences as a whole (each field is valid on its own)."""
+    if (preferences.sms_on_success or preferences.sms_on_failure) and not preferences.phone_number:
+        return {"phone_number": [SMS_NEEDS_PHONE]}
+    return {}
+
+
+def preferences_update(*, user: AbstractBaseUser, **changes: Any) -> NotificationPreferences:
+    """Change some of the user's preferences; `phone_number` is a valid PhoneNumber, or "" to remove it."""
+    unknown = set(changes) - set(PREFERENCE_FIELDS)
+    if unknown:
+        raise TypeError(f"Not a preference: {', '.join(sorted(unknown))}")
+    with transaction.atomic():  # a refused change leaves nothing behind, not even a first row
+        preferences_for(user=user)
+        preferences = NotificationPreferences.objects.select_for_update().get(user=user)
+        for field, value in changes.items():
+            setattr(preferences, field, "" if field == "phone_number" and value is None else value)
+        problems = preferences_problems(preferences)
+        if problems:
+            raise PreferencesInvalid(problems)
+        preferences.save(update_fields=[*changes, "updated_at"])
+    return preferences
+
+
+def notify_override_clean(*, user: AbstractBaseUser, notify: Any) -> dict[str, bool]:
+    """The per-report override of §4 (`{"email": bool, "sms": bool}`, each key optional), checked against what the
+    user can receive. Raises PreferencesInvalid with messages keyed `notify.<key>`."""
+    if notify is None:
+        return {}
+    if not isinstance(notify, dict):
+        raise PreferencesInvalid({"notify": ['Must be an object like {"email": true, "sms": false}.']})
+    errors: dict[str, list[str]] = {}
+    for key, value in notify.items():
+        if key not in NOTIFY_KEYS:
+            errors[f"notify.{key}"] = ["Unknown field; use email or sms."]
+        elif not isinstance(value, bool):
+            errors[f"notify.{key}"] = ["Must be true or false."]
+    if not errors and notify.get("email") and not user.email:
+        errors["notify.email"] = ["Your account has no email address to send to."]
+    if not errors and notify.get("sms") and not selectors.preferences_get(user=user).phone_number:
+        errors["notify.sms"] = ["Add a phone number to your notification preferences to receive SMS."]
+    if errors:
+        raise PreferencesInvalid(errors)
+    return dict(notify)

@@ -1,0 +1,11 @@
+"""Routes of the notifications pages of the staff web UI (SPEC §9)."""
+
+from django.urls import path
+
+from notifications import views
+
+app_name = "notifications_ui"
+
+urlpatterns = [
+    path("preferences/", views.preferences, name="preferences"),
+]
