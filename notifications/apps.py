@@ -8,7 +8,9 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from notifications.messaging import notifications_fan_out
         from notifications.services import webhooks_fan_out
         from reports.events import register_sink
 
         register_sink(webhooks_fan_out)
+        register_sink(notifications_fan_out)

@@ -2,10 +2,12 @@
 
 from rq import cron
 
-from notifications.jobs import kick_delivery
+from notifications.jobs import kick_delivery, requeue_overdue_notifications
 from reports.periodic import expire_reports, reap_stuck_reports
 
 cron.register(reap_stuck_reports, queue_name="reports", interval=60)
 cron.register(expire_reports, queue_name="reports", cron="17 * * * *")
 # A safety net behind the wake-up that each delivery run schedules for the next retry.
 cron.register(kick_delivery, queue_name="notifications", interval=60)
+# Emails and SMS whose send job never ran (Redis was down when it was due, or its worker died).
+cron.register(requeue_overdue_notifications, queue_name="notifications", interval=60)

@@ -228,6 +228,8 @@ EMAIL_BACKEND = env_str(
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_TIMEOUT = env_int("DJANGO_EMAIL_TIMEOUT", 10)
+# Where the file-based email backend (django.core.mail.backends.filebased.EmailBackend) writes each message.
+EMAIL_FILE_PATH = env_str("DJANGO_EMAIL_FILE_PATH", str(BASE_DIR / "run" / "emails"))
 
 # --- Email and SMS notifications (SPEC §8) -------------------------------------------------------------------------
 # "console" (prints), "locmem" (kept in notifications.sms.outbox, for tests), "twilio", or a dotted class path.
@@ -242,6 +244,12 @@ if SMS_BACKEND in ("twilio", "notifications.sms.backends.twilio.SmsBackend") and
     raise ImproperlyConfigured(
         "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER to be set."
     )
+# A finished report's PDF is attached to its email when it is at most this many bytes; 0 never attaches it.
+NOTIFY_EMAIL_ATTACHMENT_MAX_BYTES = env_int("NOTIFY_EMAIL_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+# Seconds to wait before each attempt at an email or SMS: the first at once, then 10 s, 1 min, 5 min, 30 min.
+NOTIFY_RETRY_SCHEDULE = [float(value) for value in env_list("NOTIFY_RETRY_SCHEDULE", "0,10,60,300,1800")]
+if not NOTIFY_RETRY_SCHEDULE:
+    raise ImproperlyConfigured("NOTIFY_RETRY_SCHEDULE needs at least one value (the first attempt).")
 # Phone numbers are stored as E.164. Without a default region they must be typed with their country code (+...).
 PHONENUMBER_DEFAULT_REGION = env_str("PHONENUMBER_DEFAULT_REGION", "") or None
 PHONENUMBER_DB_FORMAT = "E164"

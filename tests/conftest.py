@@ -153,3 +153,11 @@ def sms_outbox(settings) -> Iterator[list]:
     sms.outbox.clear()
     yield sms.outbox
     sms.outbox.clear()
+
+
+@pytest.fixture
+def clean_queues(django_db_setup) -> Iterator[None]:
+    """Empty Redis (queues, scheduled jobs) before and after a test that inspects what was enqueued."""
+    django_rq.get_connection("notifications").flushdb()
+    yield
+    django_rq.get_connection("notifications").flushdb()
