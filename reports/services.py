@@ -12,6 +12,7 @@ from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
 from notifications.netsafety import UnsafeDestination, resolve_destination
+from notifications.preferences import PreferencesInvalid, notify_override_clean
 from reports import jobs
 from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable
 from reports.events import publish_report_event
@@ -26,21 +27,34 @@ logger = logging.getLogger(__name__)
 ERROR_MESSAGE_LIMIT = 1000
 
 
-def report_create(*, user: AbstractBaseUser, report_type: str, parameters: Any, callback_url: str = "") -> Report:
-    """Validate, store the report as queued, and enqueue its render once the row is committed."""
+def report_create(
+    *,
+    user: AbstractBaseUser,
+    report_type: str,
+    parameters: Any,
+    callback_url: str = "",
+    notify: dict[str, bool] | None = None,
+) -> Report:
+    """Validate, store the report as queued, and enqueue its render once the row is committed.
+
+    `notify` overrides the user's email/SMS preferences for this report (SPEC §4)."""
     available = report_type_for_user(user=user, key=report_type)
     if callback_url:
         try:
             resolve_destination(callback_url)
         except UnsafeDestination as error:
             raise ParameterError({"callback_url": [str(error)]}, prefix="") from error
+    try:
+        notify = notify_override_clean(user=user, notify=notify)
+    except PreferencesInvalid as error:
+        raise ParameterError(error.errors, prefix="") from error
     values = validate_parameters(
         available.report_type.parameters_schema, parameters, defaults=available.default_parameters
     )
     values = available.report_type.clean(values)
     with transaction.atomic():
         report = Report.objects.create(
-            requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url
+            requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
         )
         publish_report_event(report)
         transaction.on_commit(

@@ -33,11 +33,36 @@ class StrictBooleanField(serializers.BooleanField):
         self.fail("invalid")
 
 
+class NotifyInputSerializer(serializers.Serializer):
+    """Overrides the email and SMS preferences of the requester for this one report."""
+
+    email = StrictBooleanField(
+        required=False,
+        help_text="true: email this report's outcome, success or failure; false: no email. "
+        "Absent: your preferences decide.",
+    )
+    sms = StrictBooleanField(
+        required=False,
+        help_text="true: SMS this report's outcome, success or failure (needs a phone number in your preferences); "
+        "false: no SMS. Absent: your preferences decide.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, bool]:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field; use email or sms."] for name in unknown})
+        return super().to_internal_value(data)
+
+
 class ReportCreateInputSerializer(StrictInputSerializer):
     report_type = serializers.CharField(max_length=64)
     parameters = serializers.DictField(required=False, default=dict)
     callback_url = serializers.URLField(
         required=False, allow_blank=True, max_length=2000, help_text="Receives this report's terminal events."
+    )
+    notify = NotifyInputSerializer(
+        required=False, help_text="Overrides your email and SMS notification preferences for this report."
     )
 
 
