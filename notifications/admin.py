@@ -1,5 +1,5 @@
 """Webhooks in the admin: endpoints with their actions, deliveries and attempts as a read-only log. Email and SMS:
-each user's preferences."""
+each user's preferences, and the message log with a resend action."""
 
 import json
 
@@ -8,13 +8,16 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
-from notifications import preferences, services
+from notifications import messaging, preferences, services
 from notifications.models import (
     CallbackSecret,
     DeliveryStatus,
+    NotificationMessage,
     NotificationPreferences,
+    NotificationStatus,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -26,6 +29,7 @@ STATUS_COLOURS = {
     DeliveryStatus.FAILED: "#c62828",
     DeliveryStatus.PENDING: "#1565c0",
     DeliveryStatus.SKIPPED: "#757575",
+    NotificationStatus.SENT: "#2e7d32",
 }
 
 
@@ -175,3 +179,57 @@ class NotificationPreferencesAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "phone_number"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
+
+
+@admin.register(NotificationMessage)
+class NotificationMessageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "channel",
+        "recipient",
+        "event_type",
+        "report_link",
+        "user",
+        "status_badge",
+        "attempts",
+        "last_error",
+        "sent_at",
+    ]
+    list_filter = ["channel", "status", "event_type", "created_at"]
+    search_fields = ["recipient", "=report__id", "=event_id", "=id", "user__username"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    exclude = ["payload", "claimed_until"]
+    readonly_fields = ["report_link", "payload_pretty"]
+    actions = ["resend"]
+
+    @admin.display(description="report", ordering="report")
+    def report_link(self, message: NotificationMessage) -> str:
+        url = reverse("admin:reports_report_change", args=[message.report_id])
+        return format_html('<a href="{}">{}</a>', url, message.report_id)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, message: NotificationMessage) -> str:
+        colour = STATUS_COLOURS.get(message.status, "#555")
+        return format_html('<b style="color:{}">{}</b>', colour, message.get_status_display())
+
+    @admin.display(description="event")
+    def payload_pretty(self, message: NotificationMessage) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(message.payload, indent=2))
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.resend_notificationmessage")
+
+    @admin.action(description="Resend selected messages (now, with fresh retries)", permissions=["resend"])
+    def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
+        queued, busy = 0, []
+        for message in queryset:
+            try:
+                messaging.notification_resend(message=message)
+            except messaging.MessageInFlight:
+                busy.append(message.id)
+            else:
+                queued += 1
+        self.message_user(request, f"Queued {queued} message(s) to be sent again.", messages.SUCCESS)
+        if busy:
+            self.message_user(request, f"Being sent right now, not queued again: {', '.join(busy)}.", messages.WARNING)

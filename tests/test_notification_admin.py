@@ -1,0 +1,101 @@
+"""The email/SMS log in the admin (SPEC §8, §10): readable, never editable, filtered and searched; the resend
+action goes through the same service as everything else, and only for staff with the permission."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core import mail
+from django.test import Client
+
+from notifications.models import NotificationMessage, NotificationStatus
+from tests.notify_helpers import queued_send_jobs, run_queued_sends, succeed_report
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_queues")]
+
+LOG = "/admin/notifications/notificationmessage/"
+
+
+@pytest.fixture(autouse=True)
+def locmem_email(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture
+def failed_message(make_user, settings) -> NotificationMessage:
+    """An email that failed for good: its one attempt raised."""
+    settings.NOTIFY_RETRY_SCHEDULE = [0]
+    settings.EMAIL_BACKEND = "tests.notification_backends.FailingEmailBackend"
+    succeed_report(make_user("ada", email="ada@example.com"))
+    run_queued_sends()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    message = NotificationMessage.objects.get()
+    assert message.status == NotificationStatus.FAILED
+    return message
+
+
+def _staff(username: str, *codenames: str) -> Client:
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _resend(client: Client, ids: list[str]):
+    return client.post(LOG, {"action": "resend", "_selected_action": ids, "index": 0}, follow=True)
+
+
+def test_resend_queues_the_message_again_and_it_is_sent(failed_message):
+    operator = _staff("operator", "view_notificationmessage", "resend_notificationmessage")
+
+    response = _resend(operator, [failed_message.pk])
+
+    assert response.status_code == 200
+    assert b"Queued 1 message(s) to be sent again." in response.content
+    failed_message.refresh_from_db()
+    assert (failed_message.status, failed_message.attempts) == (NotificationStatus.PENDING, 0)
+    assert [job.args for job in queued_send_jobs()] == [(failed_message.id,)]
+    assert run_queued_sends() == ["sent"]
+    assert [email.to for email in mail.outbox] == [["ada@example.com"]]
+
+
+def test_resend_is_refused_without_the_permission(failed_message):
+    viewer = _staff("viewer", "view_notificationmessage")
+
+    page = viewer.get(LOG)
+    response = _resend(viewer, [failed_message.pk])
+
+    assert page.status_code == 200
+    assert b'value="resend"' not in page.content  # the action is not offered
+    assert response.status_code == 200
+    assert b"Queued" not in response.content
+    failed_message.refresh_from_db()
+    assert failed_message.status == NotificationStatus.FAILED
+    assert queued_send_jobs() == []
+
+
+def test_the_log_is_read_only_filtered_and_searchable(failed_message):
+    viewer = _staff("viewer", "view_notificationmessage")
+
+    listing = viewer.get(LOG)
+    detail = viewer.get(f"{LOG}{failed_message.pk}/change/")
+
+    assert listing.status_code == detail.status_code == 200
+    html = listing.content.decode()
+    for lookup in ("channel__exact=email", "status__exact=failed", "event_type=report.succeeded"):
+        assert f"?{lookup}" in html
+    assert "Connection unexpectedly closed" in html
+    assert b'name="_save"' not in detail.content
+    assert failed_message.event_id.encode() in detail.content  # the event it tells of
+    assert viewer.get(f"{LOG}add/").status_code == 403
+    assert viewer.post(f"{LOG}{failed_message.pk}/delete/", {"post": "yes"}).status_code == 403
+    # Found by recipient and by report id; not by something else, nor under another channel
+    assert _rows(viewer.get(LOG, {"q": "ada@example.com"})) == 1
+    assert _rows(viewer.get(LOG, {"q": failed_message.report_id})) == 1
+    assert _rows(viewer.get(LOG, {"q": "bob@example.com"})) == 0
+    assert _rows(viewer.get(LOG, {"channel__exact": "sms"})) == 0
+    assert _rows(viewer.get(LOG, {"status__exact": "failed", "channel__exact": "email"})) == 1
+
+
+def _rows(response) -> int:
+    assert response.status_code == 200
+    return response.content.count(b'<td class="field-channel">')
