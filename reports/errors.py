@@ -25,3 +25,30 @@ class ReportFileNotReady(ReportError):
 
 class ReportFileExpired(ReportError):
     code = "file_expired"
+
+
+class IdempotencyKeyInvalid(ReportError):
+    code = "idempotency_key_invalid"
+
+
+class IdempotencyKeyInUse(ReportError):
+    """The first request with this key has not finished yet: try again shortly."""
+
+    code = "idempotency_key_in_use"
+    retry_after = 1
+
+
+class IdempotencyKeyReused(ReportError):
+    """The key was first used with another request body."""
+
+    code = "idempotency_key_reused"
+
+
+class ServiceOverloaded(ReportError):
+    """New work is refused for now (the queue is too long); nothing was created."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -87,3 +87,37 @@ class ReportTypeConfig(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class IdempotencyState(models.TextChoices):
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+
+
+class IdempotencyKey(models.Model):
+    """One `Idempotency-Key` of one user (SPEC §4.2): the request it was first used with and the answer it got.
+
+    In the database rather than the cache so that every web process sees the same keys, and so that the answer is
+    stored in the same transaction as the report it describes."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    # sha256 of the request's method, path and canonical JSON body: a reuse with another body is refused (422).
+    request_fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=IdempotencyState.choices, default=IdempotencyState.PROCESSING)
+    # Which request holds a key that is still processing; only that request may complete it.
+    lock_token = models.CharField(max_length=32)
+    locked_at = models.DateTimeField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The JSON text as first sent (not a JSONField: PostgreSQL's jsonb would reorder the keys of a replay).
+    response_body = models.TextField(blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_idempotency_key_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.key} of {self.user_id} ({self.state})"

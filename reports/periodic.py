@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from reports.idempotency import idempotency_keys_purge
 from reports.services import reports_expire, reports_reap_stuck
 
 
@@ -11,3 +12,7 @@ def reap_stuck_reports() -> dict[str, int]:
 
 def expire_reports() -> int:
     return reports_expire()
+
+
+def purge_idempotency_keys() -> int:
+    return idempotency_keys_purge()

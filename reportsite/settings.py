@@ -5,6 +5,8 @@ from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from reportsite.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -108,7 +110,13 @@ RQ_QUEUES = {
         "PASSWORD": unquote(_redis.password) if _redis.password else None,
         "SSL": _redis.scheme == "rediss",
         "DEFAULT_TIMEOUT": REPORT_DEFAULT_TIMEOUT,
-        "REDIS_CLIENT_KWARGS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "health_check_interval": 30},
+        "REDIS_CLIENT_KWARGS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "health_check_interval": 30,
+            # Two quick retries (0.1 s, 0.2 s) ride out a blip; redis-py's default backoff would hold a POST for
+            # seconds on each call while Redis is down, when the report is kept and enqueued later anyway.
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.1), 2),
+        },
     }
     for name in ("reports", "notifications")
 }
@@ -206,6 +214,16 @@ REPORT_RETENTION_DAYS = env_int("REPORT_RETENTION_DAYS", 30)
 REPORT_POLL_RETRY_AFTER = env_int("REPORT_POLL_RETRY_AFTER", 1)
 # A report still queued or running this long past its timeout is failed by the reaper.
 REPORT_STUCK_GRACE_SECONDS = env_int("REPORT_STUCK_GRACE_SECONDS", 120)
+
+# --- Faults, overload and bad input (docs/reliability.md) --------------------------------------------------------
+# POST /api/v1/reports per user, in DRF's notation ("60/min", "1000/hour"); empty: no limit.
+REPORT_CREATE_RATE = env_str("REPORT_CREATE_RATE", "60/min") or None
+# Load shedding: more than this many jobs waiting on the reports queue and POST answers 503; 0: never.
+REPORT_QUEUE_MAX_BACKLOG = env_int("REPORT_QUEUE_MAX_BACKLOG", 1000)
+REPORT_OVERLOAD_RETRY_AFTER = env_int("REPORT_OVERLOAD_RETRY_AFTER", 30)
+# Request bodies over this many bytes are refused with 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_BODY_BYTES", 1024 * 1024)
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 
 # --- Webhooks (SPEC §7) ------------------------------------------------------------------------------------------
 # CIDRs that webhooks may reach although they are internal (loopback, private...). Empty in production; in

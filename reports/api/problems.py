@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
@@ -12,12 +13,16 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from reports.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
     ReportError,
     ReportFileExpired,
     ReportFileNotReady,
     ReportNotCancellable,
     ReportTypeNotPermitted,
     ReportTypeUnknown,
+    ServiceOverloaded,
 )
 from reports.parameters import ParameterError
 
@@ -32,6 +37,9 @@ _DOMAIN_PROBLEMS: dict[type[ReportError], tuple[int, str, str]] = {
     ReportNotCancellable: (409, "not-cancellable", "Report cannot be cancelled"),
     ReportFileNotReady: (409, "file-not-ready", "Report file not ready"),
     ReportFileExpired: (410, "file-expired", "Report file expired"),
+    IdempotencyKeyInUse: (409, "idempotency-key-in-use", "Idempotency key in use"),
+    IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency key reused"),
+    ServiceOverloaded: (503, "overloaded", "Service overloaded"),
 }
 
 _DRF_TITLES = {
@@ -78,14 +86,18 @@ def _problem_for(exc: Exception) -> tuple[dict[str, Any], dict[str, str]] | None
         ), {}
     if isinstance(exc, ReportTypeUnknown):
         return problem(400, "validation-error", "Invalid request", str(exc), errors={"report_type": [str(exc)]}), {}
+    if isinstance(exc, IdempotencyKeyInvalid):
+        return problem(400, "validation-error", "Invalid request", str(exc), errors={"Idempotency-Key": [str(exc)]}), {}
     for error_class, (code, slug, title) in _DOMAIN_PROBLEMS.items():
         if isinstance(exc, error_class):
-            return problem(code, slug, title, str(exc)), {}
+            retry_after = getattr(exc, "retry_after", None)
+            return problem(code, slug, title, str(exc)), ({"Retry-After": str(retry_after)} if retry_after else {})
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail)
         return problem(400, "validation-error", "Invalid request", "The request has invalid fields.", errors=errors), {}
     if isinstance(exc, RequestDataTooBig):
-        return problem(413, "payload-too-large", "Request body too large", str(exc)), {}
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return problem(413, "payload-too-large", "Request body too large", f"The limit is {limit} bytes."), {}
     if isinstance(exc, Http404):
         return problem(404, "not-found", "Not found", "No such resource."), {}
     if isinstance(exc, DjangoPermissionDenied):

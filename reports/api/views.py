@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reports import selectors, services
+from reports.api.idempotency import idempotent_post
 from reports.api.pagination import ReportCursorPagination
 from reports.api.serializers import (
     MeOutputSerializer,
@@ -18,10 +19,29 @@ from reports.api.serializers import (
     ReportOutputSerializer,
     ReportTypeOutputSerializer,
 )
+from reports.api.throttling import ReportCreateRateThrottle
 from reports.models import Report
+from reports.overload import report_admission_check
 
 PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details (application/problem+json)")
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    OpenApiParameter.HEADER,
+    description="Repeat the POST with the same key (within 24 h) to get the first answer again instead of a second "
+    "report; a UUID is a good key.",
+)
+CREATED_HEADERS = [
+    OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[201], description="The report's URL."),
+    OpenApiParameter(
+        "Idempotent-Replayed",
+        str,
+        OpenApiParameter.HEADER,
+        response=[201],
+        description="true when this is the stored answer to an earlier request with the same Idempotency-Key.",
+    ),
+]
 
 
 def _report_or_404(request: Request, report_id: str) -> Report:
@@ -49,6 +69,7 @@ class OwnedReportApi(APIView):
 
 class ReportListCreateApi(APIView):
     pagination_class = ReportCursorPagination
+    throttle_classes = [ReportCreateRateThrottle]
 
     @extend_schema(
         operation_id="reports_list",
@@ -70,15 +91,35 @@ class ReportListCreateApi(APIView):
         operation_id="reports_create",
         summary="Request a report; it is built in the background",
         request=ReportCreateInputSerializer,
-        responses={201: ReportOutputSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 415: PROBLEM},
+        parameters=[IDEMPOTENCY_KEY, *CREATED_HEADERS],
+        responses={
+            201: ReportOutputSerializer,
+            400: PROBLEM,
+            401: PROBLEM,
+            403: PROBLEM,
+            409: OpenApiResponse(
+                ProblemSerializer, description="The first request with this Idempotency-Key is still being processed"
+            ),
+            413: PROBLEM,
+            415: PROBLEM,
+            422: OpenApiResponse(ProblemSerializer, description="The Idempotency-Key was used with another body"),
+            429: OpenApiResponse(ProblemSerializer, description="Rate limit; Retry-After says when to try again"),
+            503: OpenApiResponse(
+                ProblemSerializer, description="Overloaded; nothing was created, Retry-After says when to try again"
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
+        return idempotent_post(request, lambda: self._create(request))
+
+    def _create(self, request: Request) -> tuple[Response, Report]:
         payload = ReportCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        report_admission_check()
         report = services.report_create(user=request.user, **payload.validated_data)
         response = _report_response(request, report, status=status.HTTP_201_CREATED)
         response["Location"] = response.data["url"]
-        return response
+        return response, report
 
 
 class ReportDetailApi(OwnedReportApi):
