@@ -195,3 +195,17 @@ def notifications_requeue_overdue(*, now=None) -> int:
     )
     jobs.enqueue_sends(overdue)
     return len(overdue)
+
+
+def notifications_resend_for_reports(*, report_ids: list[str]) -> tuple[int, list[str]]:
+    """Send every email and SMS of these reports again (the admin's action on reports). Returns how many were queued
+    and the ids of those being sent right now, which are left alone."""
+    queued, busy = 0, []
+    for message in NotificationMessage.objects.filter(report_id__in=report_ids):
+        try:
+            notification_resend(message=message)
+        except MessageInFlight:
+            busy.append(message.id)
+        else:
+            queued += 1
+    return queued, busy

@@ -19,6 +19,10 @@ class ReportNotCancellable(ReportError):
     code = "not_cancellable"
 
 
+class ReportNotRetryable(ReportError):
+    code = "not_retryable"
+
+
 class ReportFileNotReady(ReportError):
     code = "file_not_ready"
 

@@ -42,6 +42,9 @@ class ReportType(ABC):
         """Checks across fields that a schema cannot express; raise ParameterError. Returns the parameters."""
         return parameters
 
+    def authorize(self, user: AbstractBaseUser, parameters: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Checks that depend on who asks for these parameters; raise ReportTypeNotPermitted (403)."""
+
     @abstractmethod
     def build(self, context: BuildContext) -> dict[str, Any]:
         """Gather the data and return the template context."""

@@ -14,7 +14,7 @@ from rq.timeouts import JobTimeoutException
 from notifications.netsafety import UnsafeDestination, resolve_destination
 from notifications.preferences import PreferencesInvalid, notify_override_clean
 from reports import jobs
-from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable
+from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable, ReportNotRetryable
 from reports.events import publish_report_event
 from reports.models import ACTIVE_STATUSES, Report, ReportStatus
 from reports.parameters import ParameterError, validate_parameters
@@ -52,6 +52,7 @@ def report_create(
         available.report_type.parameters_schema, parameters, defaults=available.default_parameters
     )
     values = available.report_type.clean(values)
+    available.report_type.authorize(user, values)
     with transaction.atomic():
         report = Report.objects.create(
             requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
@@ -75,6 +76,20 @@ def report_cancel(*, report: Report) -> Report:
         publish_report_event(locked)
         transaction.on_commit(partial(jobs.cancel_render, locked.id))
     return locked
+
+
+def report_retry(*, report: Report) -> Report:
+    """Request a failed or cancelled report again: a new report, for the same requester, type and parameters, so the
+    first keeps its outcome and its events. The requester must still be allowed to request it."""
+    if report.status not in (ReportStatus.FAILED, ReportStatus.CANCELLED):
+        raise ReportNotRetryable(f"Only failed or cancelled reports are retried; this one is {report.status}.")
+    return report_create(
+        user=report.requested_by,
+        report_type=report.report_type,
+        parameters=report.parameters,
+        callback_url=report.callback_url,
+        notify=report.notify,
+    )
 
 
 def report_file_for_download(*, report: Report) -> Report:

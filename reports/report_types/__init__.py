@@ -1,5 +1,5 @@
 """Built-in report types. Importing this package registers them (autodiscovery imports `<app>.report_types`)."""
 
-from reports.report_types import report_activity, user_access
+from reports.report_types import model_table, report_activity, user_access
 
-__all__ = ["report_activity", "user_access"]
+__all__ = ["model_table", "report_activity", "user_access"]
