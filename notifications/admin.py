@@ -109,6 +109,39 @@ class WebhookAttemptInline(admin.TabularInline):
         return False
 
 
+class AttemptOutcomeFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("success", "2xx"), ("http_error", "other HTTP status"), ("no_answer", "no answer (timeout, refused)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "success":
+            return queryset.filter(status_code__gte=200, status_code__lt=300)
+        if self.value() == "http_error":
+            return queryset.filter(status_code__isnull=False).exclude(status_code__gte=200, status_code__lt=300)
+        if self.value() == "no_answer":
+            return queryset.filter(status_code__isnull=True)
+        return queryset
+
+
+@admin.register(WebhookAttempt)
+class WebhookAttemptAdmin(ReadOnlyAdmin):
+    """Every try of every delivery, across endpoints: where to look when an endpoint starts failing."""
+
+    list_display = ["attempted_at", "delivery_link", "number", "status_code", "latency_ms", "error"]
+    list_filter = [AttemptOutcomeFilter, "attempted_at"]
+    search_fields = ["=delivery__id", "=delivery__event_id", "delivery__url", "error"]
+    date_hierarchy = "attempted_at"
+    list_select_related = ["delivery"]
+
+    @admin.display(description="delivery", ordering="delivery")
+    def delivery_link(self, attempt: WebhookAttempt) -> str:
+        url = reverse("admin:notifications_webhookdelivery_change", args=[attempt.delivery_id])
+        return format_html('<a href="{}">{}</a> {}', url, attempt.delivery_id, attempt.delivery.url)
+
+
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["event_type", "url", "owner", "status_badge", "attempt_count", "last_status_code", "created_at"]

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from notifications import messaging
 from reports import model_export, selectors, services
 from reports.errors import ReportError
-from reports.models import Report, ReportStatus, ReportTypeConfig
+from reports.models import IdempotencyKey, Report, ReportStatus, ReportTypeConfig
 from reports.parameters import ParameterError, validate_parameters
 from reports.registry import report_types
 from reports.report_types.model_table import MAX_IDS
@@ -225,3 +225,21 @@ class ReportTypeConfigAdmin(admin.ModelAdmin):
     @admin.display(description="default parameters")
     def defaults(self, config: ReportTypeConfig) -> str:
         return json.dumps(config.default_parameters) if config.default_parameters else "—"
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    """A read-only log of the keys clients sent with POSTs, for tracing a retried request to the report it made."""
+
+    list_display = ["key", "user", "state", "response_status", "report", "created_at", "expires_at"]
+    list_filter = ["state", "response_status", "created_at"]
+    search_fields = ["=key", "user__username", "=report__id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user", "report"]
+    exclude = ["lock_token"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -283,3 +283,49 @@ def test_queue_health_is_hidden_from_staff_who_may_not_view_reports():
     _, admin = staff("someone", "auth.view_user")
 
     assert 'id="queue-health"' not in admin.get("/admin/").content.decode()
+
+
+# --- Every model, and the logs -------------------------------------------------------------------------------------
+
+
+def test_every_model_of_the_project_is_in_the_admin_with_filters_and_search():
+    from django.apps import apps
+    from django.contrib import admin
+
+    for model in [*apps.get_app_config("reports").get_models(), *apps.get_app_config("notifications").get_models()]:
+        model_admin = admin.site._registry.get(model)
+        assert model_admin is not None, f"{model.__name__} is not in the admin"
+        assert model_admin.search_fields, f"{model.__name__} has no search"
+        assert model_admin.list_filter or model._meta.model_name in {"callbacksecret"}, f"{model.__name__}: no filters"
+
+
+def test_every_admin_page_of_the_site_renders_for_a_superuser(make_user):
+    from django.contrib import admin
+
+    root = make_user("root", perms=(), is_superuser=True, is_staff=True)
+    client = Client()
+    client.force_login(root)
+    for model in admin.site._registry:
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert client.get(url).status_code == 200, url
+        assert client.get(url + "?q=x").status_code == 200, url
+
+
+def test_webhook_attempts_are_a_read_only_log_filtered_by_outcome(user):
+    from django.utils import timezone
+
+    from notifications.models import WebhookAttempt, WebhookDelivery
+
+    delivery = WebhookDelivery.objects.create(
+        owner=user, url="https://hooks.example.test/in", event_id="evt_1", event_type="report.succeeded", payload={}
+    )
+    WebhookAttempt.objects.create(delivery=delivery, number=1, attempted_at=timezone.now(), status_code=500)
+    WebhookAttempt.objects.create(delivery=delivery, number=2, attempted_at=timezone.now(), error="timed out")
+    _, viewer = staff("viewer", "notifications.view_webhookattempt")
+
+    everything = viewer.get("/admin/notifications/webhookattempt/").content.decode()
+    no_answer = viewer.get("/admin/notifications/webhookattempt/?outcome=no_answer").content.decode()
+
+    assert "timed out" in everything and "500" in everything
+    assert "timed out" in no_answer and '<td class="field-status_code">500</td>' not in no_answer
+    assert viewer.get("/admin/notifications/webhookattempt/add/").status_code == 403
