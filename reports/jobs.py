@@ -10,6 +10,8 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from reports.heartbeat import RenderHeartbeat
+
 logger = logging.getLogger(__name__)
 
 REPORTS_QUEUE = "reports"
@@ -39,7 +41,8 @@ def render_report(report_id: str, timeout: int | None = None) -> str | None:
     """The job: build one report. Returns its final status for RQ's result."""
     from reports.services import report_render
 
-    report = report_render(report_id, timeout=timeout)
+    with RenderHeartbeat(report_id):
+        report = report_render(report_id, timeout=timeout)
     return report.status if report else None
 
 
@@ -66,6 +69,12 @@ def enqueue_render(report_id: str, *, timeout: int | None, isolated: bool = Fals
     return True
 
 
+def requeue_render(report_id: str, *, timeout: int | None, isolated: bool = False) -> bool:
+    """Enqueue a render again after its worker was lost, replacing the job the dead worker left behind."""
+    discard_render_job(report_id)
+    return enqueue_render(report_id, timeout=timeout, isolated=isolated)
+
+
 def _job_status(report_id: str) -> JobStatus | None:
     try:
         return Job.fetch(report_id, connection=_queue().connection).get_status(refresh=False)
@@ -80,6 +89,17 @@ def render_is_pending(report_id: str) -> bool:
 
 def render_is_running(report_id: str) -> bool:
     return _job_status(report_id) == JobStatus.STARTED
+
+
+def discard_render_job(report_id: str) -> None:
+    """Delete what Redis still holds of a render whose worker is gone (a job left `started` by a killed worker), so
+    that the render can be enqueued afresh under the same id. Best effort: without Redis there is nothing to delete."""
+    try:
+        Job.fetch(report_id, connection=_queue().connection).delete()
+    except NoSuchJobError:
+        pass
+    except RedisError:
+        logger.info("Could not delete the old job of report %s", report_id, exc_info=True)
 
 
 def cancel_render(report_id: str) -> None:

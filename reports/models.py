@@ -43,6 +43,8 @@ class Report(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # How many times a worker has picked this report up; more than one means a retry after a lost worker.
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Refreshed by the worker while it builds the report; one that stops refreshing it has lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)

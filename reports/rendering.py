@@ -13,13 +13,27 @@ from reports.registry import ReportType
 BASE_TEMPLATE = "reports/pdf/base.html"
 
 
+# Longer lists (the ids of an export) show their first items and their length: the header stays a header.
+LIST_ITEMS_SHOWN = 10
+
+
 def _display(value: Any) -> str:
     """Parameters as the API shows them (JSON), so `true` in a request reads `true` in the PDF."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and len(value) > LIST_ITEMS_SHOWN:
+        shown = json.dumps(value[:LIST_ITEMS_SHOWN], ensure_ascii=False)[:-1]
+        return f"{shown}, … ({len(value):,} in all)]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def render_report(report: Report, report_type: ReportType, context: dict[str, Any]) -> RenderedPdf:
-    html = render_to_string(
+    return html_to_pdf(report_html(report, report_type, context))
+
+
+def report_html(report: Report, report_type: ReportType, context: dict[str, Any]) -> str:
+    """The document xhtml2pdf lays out: the type's template with the header, parameters and footer of every type."""
+    return render_to_string(
         report_type.template_name,
         {
             **context,
@@ -30,7 +44,6 @@ def render_report(report: Report, report_type: ReportType, context: dict[str, An
             "generated_at": timezone.now(),
         },
     )
-    return html_to_pdf(html)
 
 
 def preload_templates(report_types: list[ReportType]) -> None:

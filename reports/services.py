@@ -5,6 +5,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -114,7 +115,8 @@ def _claim(report_id: str) -> Report | None:
         report.started_at = timezone.now()
         report.progress = 0
         report.attempts += 1
-        report.save(update_fields=["status", "started_at", "progress", "attempts"])
+        report.heartbeat_at = report.started_at
+        report.save(update_fields=["status", "started_at", "progress", "attempts", "heartbeat_at"])
         publish_report_event(report)
     return report
 
@@ -171,8 +173,8 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
     stored_name = report.file.storage.save(name, ContentFile(rendered.content))
     with transaction.atomic():
         locked = Report.objects.select_for_update().get(pk=report.id)
-        if locked.status != ReportStatus.RUNNING:
-            # Cancelled while rendering: the result is not wanted.
+        if locked.status != ReportStatus.RUNNING or locked.attempts != report.attempts:
+            # Cancelled while rendering, or given up on as lost and tried again: the result is not wanted.
             report.file.storage.delete(stored_name)
             return locked
         locked.status = ReportStatus.SUCCEEDED
@@ -207,15 +209,59 @@ def report_fail(report_id: str, *, code: str, message: str) -> Report | None:
 # --- Periodic work ------------------------------------------------------------------------------------------------
 
 
+def report_recover_lost(report_id: str, *, lost_before) -> str | None:
+    """A running report whose worker stopped sending heartbeats (killed, out of memory, host gone): queued again
+    while it has attempts left (REPORT_MAX_ATTEMPTS), failed with the reason after that. One retry covers a worker
+    restarted under it; a report that loses its worker every time is likely the cause, and is not tried forever.
+    Returns "retried", "failed", or None when the report turned out to be fine."""
+    with transaction.atomic():
+        report = Report.objects.select_for_update().filter(pk=report_id).first()
+        if (
+            report is None
+            or report.status != ReportStatus.RUNNING
+            or report.heartbeat_at is None
+            or report.heartbeat_at >= lost_before
+        ):
+            return None
+        if report.attempts >= settings.REPORT_MAX_ATTEMPTS:
+            report_fail(
+                report.id,
+                code="worker_lost",
+                message=f"The worker building this report stopped (attempt {report.attempts} of "
+                f"{settings.REPORT_MAX_ATTEMPTS}); it is not tried again.",
+            )
+            return "failed"
+        logger.warning("Report %s lost its worker on attempt %d; trying again", report.id, report.attempts)
+        report.status = ReportStatus.QUEUED
+        report.started_at = None
+        report.heartbeat_at = None
+        report.progress = 0
+        report.save(update_fields=["status", "started_at", "heartbeat_at", "progress"])
+        publish_report_event(report)
+        report_type = report_types.get(report.report_type)
+        transaction.on_commit(
+            partial(
+                jobs.requeue_render,
+                report.id,
+                timeout=report_type_limits(report.report_type).timeout,
+                isolated=bool(report_type and report_type.isolated),
+            )
+        )
+    return "retried"
+
+
 def reports_reap_stuck(*, grace_seconds: int, now=None) -> dict[str, int]:
     """Find reports that no worker will finish and give each an outcome.
 
     A queued report whose job is missing from Redis (its enqueue failed, or Redis lost it) is enqueued again.
-    A running report past its timeout plus a grace period lost its worker: it is failed with that reason.
+    A running report whose heartbeat stopped lost its worker: it is retried, or failed once out of attempts.
+    A running report past its timeout plus a grace period, with no job running it, is failed with that reason.
     """
     now = now or timezone.now()
-    requeued = failed = 0
-    stale_queued = Report.objects.filter(status=ReportStatus.QUEUED, created_at__lt=now - timedelta(seconds=30))
+    requeued = retried = failed = 0
+    stale_queued = Report.objects.filter(
+        status=ReportStatus.QUEUED, created_at__lt=now - timedelta(seconds=settings.REPORT_REQUEUE_AFTER_SECONDS)
+    )
     for report in stale_queued.only("id", "report_type"):
         if not jobs.render_is_pending(report.id):
             report_type = report_types.get(report.report_type)
@@ -225,13 +271,19 @@ def reports_reap_stuck(*, grace_seconds: int, now=None) -> dict[str, int]:
                 isolated=bool(report_type and report_type.isolated),
             )
             requeued += 1
+    lost_before = now - timedelta(seconds=settings.REPORT_LOST_AFTER_SECONDS)
+    silent = Report.objects.filter(status=ReportStatus.RUNNING, heartbeat_at__lt=lost_before)
+    for report_id in silent.values_list("id", flat=True):
+        outcome = report_recover_lost(report_id, lost_before=lost_before)
+        retried += outcome == "retried"
+        failed += outcome == "failed"
     for report in Report.objects.filter(status=ReportStatus.RUNNING).only("id", "report_type", "started_at"):
         limit = report_type_limits(report.report_type).timeout + grace_seconds
         overdue = report.started_at and report.started_at < now - timedelta(seconds=limit)
         if overdue and not jobs.render_is_running(report.id):
             report_fail(report.id, code="worker_lost", message="The worker building this report stopped.")
             failed += 1
-    return {"requeued": requeued, "failed": failed}
+    return {"requeued": requeued, "retried": retried, "failed": failed}
 
 
 def reports_expire(*, now=None) -> int:

@@ -113,9 +113,10 @@ RQ_QUEUES = {
         "REDIS_CLIENT_KWARGS": {
             "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
             "health_check_interval": 30,
-            # Two quick retries (0.1 s, 0.2 s) ride out a blip; redis-py's default backoff would hold a POST for
-            # seconds on each call while Redis is down, when the report is kept and enqueued later anyway.
-            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.1), 2),
+            # Two quick retries (after 40 and 80 ms) replace a pooled connection that a Redis restart closed;
+            # redis-py's default backoff would hold a POST for seconds on each call while Redis is down, when the
+            # report is kept and enqueued later anyway.
+            "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), 2),
         },
     }
     for name in ("reports", "notifications")
@@ -216,6 +217,15 @@ REPORT_POLL_RETRY_AFTER = env_int("REPORT_POLL_RETRY_AFTER", 1)
 REPORT_STUCK_GRACE_SECONDS = env_int("REPORT_STUCK_GRACE_SECONDS", 120)
 
 # --- Faults, overload and bad input (docs/reliability.md) --------------------------------------------------------
+# How often the stuck-report reaper runs (RQ cron, reports/cron.py).
+REPORT_REAPER_INTERVAL_SECONDS = env_int("REPORT_REAPER_INTERVAL_SECONDS", 60)
+# A report queued this long whose job is not in Redis (the enqueue failed, or Redis lost it) is enqueued again.
+REPORT_REQUEUE_AFTER_SECONDS = env_int("REPORT_REQUEUE_AFTER_SECONDS", 30)
+# A running report's worker records that it is alive this often; silent for REPORT_LOST_AFTER_SECONDS, it is lost.
+REPORT_HEARTBEAT_SECONDS = env_int("REPORT_HEARTBEAT_SECONDS", 10)
+REPORT_LOST_AFTER_SECONDS = env_int("REPORT_LOST_AFTER_SECONDS", 45)
+# Attempts at a report whose worker is lost (killed, host gone): retried until this many, then failed.
+REPORT_MAX_ATTEMPTS = env_int("REPORT_MAX_ATTEMPTS", 2)
 # POST /api/v1/reports per user, in DRF's notation ("60/min", "1000/hour"); empty: no limit.
 REPORT_CREATE_RATE = env_str("REPORT_CREATE_RATE", "60/min") or None
 # Load shedding: more than this many jobs waiting on the reports queue and POST answers 503; 0: never.

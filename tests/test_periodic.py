@@ -154,6 +154,7 @@ def test_reaper_requeues_a_queued_report_whose_job_is_missing(user, reports_queu
     # When the reaper runs 29 seconds later, the report is too young to be called stuck
     assert reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=29)) == {
         "requeued": 0,
+        "retried": 0,
         "failed": 0,
     }
     assert queue.fetch_job(report.id) is None
@@ -162,7 +163,7 @@ def test_reaper_requeues_a_queued_report_whose_job_is_missing(user, reports_queu
     result = reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=31))
 
     # Then the render job is enqueued again on the reports queue, under the report's id, with the type's timeout
-    assert result == {"requeued": 1, "failed": 0}
+    assert result == {"requeued": 1, "retried": 0, "failed": 0}
     job = queue.fetch_job(report.id)
     assert job is not None
     assert (job.origin, job.func_name, job.args) == ("reports", "reports.jobs.render_report", (report.id, 300))
@@ -188,7 +189,7 @@ def test_reaper_leaves_a_queued_report_whose_job_is_still_pending(user, reports_
     result = reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=60))
 
     # Then it enqueues nothing
-    assert result == {"requeued": 0, "failed": 0}
+    assert result == {"requeued": 0, "retried": 0, "failed": 0}
     assert report.id not in queue.job_ids
     assert queue.fetch_job(report.id).get_status() == JobStatus.DEFERRED
 
@@ -213,7 +214,7 @@ def test_reaper_fails_a_running_report_past_its_timeout_and_grace(user, api, rep
     limit = timedelta(seconds=USER_ACCESS_TIMEOUT + GRACE)
 
     # When the reaper runs exactly at timeout + grace, the report still has time
-    assert reports_reap_stuck(grace_seconds=GRACE, now=started + limit) == {"requeued": 0, "failed": 0}
+    assert reports_reap_stuck(grace_seconds=GRACE, now=started + limit) == {"requeued": 0, "retried": 0, "failed": 0}
     report.refresh_from_db()
     assert report.status == "running"
 
@@ -221,7 +222,7 @@ def test_reaper_fails_a_running_report_past_its_timeout_and_grace(user, api, rep
     result = reports_reap_stuck(grace_seconds=GRACE, now=started + limit + timedelta(seconds=1))
 
     # Then the report is failed with worker_lost, and the API shows why
-    assert result == {"requeued": 0, "failed": 1}
+    assert result == {"requeued": 0, "retried": 0, "failed": 1}
     report.refresh_from_db()
     assert (report.status, report.error_code) == ("failed", "worker_lost")
     assert report.finished_at is not None
@@ -244,7 +245,7 @@ def test_reaper_uses_the_types_configured_timeout(user, reports_queue):
     result = reports_reap_stuck(grace_seconds=GRACE, now=started + timedelta(seconds=10 + GRACE + 1))
 
     # Then it is failed (with the type's default of 300 seconds it would still be running)
-    assert result == {"requeued": 0, "failed": 1}
+    assert result == {"requeued": 0, "retried": 0, "failed": 1}
     report.refresh_from_db()
     assert (report.status, report.error_code) == ("failed", "worker_lost")
 
@@ -266,6 +267,103 @@ def test_reaper_leaves_a_running_report_whose_job_is_still_running(user, reports
     result = reports_reap_stuck(grace_seconds=GRACE, now=started + timedelta(hours=1))
 
     # Then it leaves it to its worker
-    assert result == {"requeued": 0, "failed": 0}
+    assert result == {"requeued": 0, "retried": 0, "failed": 0}
     report.refresh_from_db()
     assert (report.status, report.error_code) == ("running", "")
+
+
+# --- The reaper: running reports whose heartbeat stopped ----------------------------------------------------------
+
+
+def beating_report(user, *, heartbeat_at, attempts=1) -> Report:
+    """A running report whose worker last proved it was alive at `heartbeat_at`."""
+    report = report_create(user=user, report_type="user_access", parameters={})
+    Report.objects.filter(pk=report.pk).update(
+        status="running", started_at=heartbeat_at, heartbeat_at=heartbeat_at, progress=40, attempts=attempts
+    )
+    report.refresh_from_db()
+    return report
+
+
+def left_started(queue, report) -> Job:
+    """The job a killed worker leaves behind: still `started` in Redis."""
+    job = Job.create(
+        "reports.jobs.render_report", args=(report.id, 300), id=report.id, origin="reports", connection=queue.connection
+    )
+    job.set_status(JobStatus.STARTED, pipeline=None)
+    job.save()
+    return job
+
+
+@pytest.mark.django_db
+def test_reaper_retries_a_report_whose_heartbeat_stopped(
+    user, api, reports_queue, settings, django_capture_on_commit_callbacks
+):
+    queue, job_ids = reports_queue
+    # Given a report on its first attempt whose worker was killed: no heartbeat for 46 s, its job still "started"
+    settings.REPORT_LOST_AFTER_SECONDS = 45
+    now = timezone.now()
+    report = beating_report(user, heartbeat_at=now - timedelta(seconds=46))
+    job_ids.append(report.id)
+    left_started(queue, report)
+
+    # When the reaper runs (long before the report's 300 s timeout)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = reports_reap_stuck(grace_seconds=GRACE, now=now)
+
+    # Then the report is queued again, with a fresh job in place of the dead worker's
+    assert result == {"requeued": 0, "retried": 1, "failed": 0}
+    report.refresh_from_db()
+    assert (report.status, report.progress, report.started_at, report.heartbeat_at) == ("queued", 0, None, None)
+    assert report.attempts == 1
+    assert queue.job_ids == [report.id]
+    assert queue.fetch_job(report.id).get_status() == JobStatus.QUEUED
+    assert api.get(f"/api/v1/reports/{report.id}").json()["status"] == "queued"
+
+
+@pytest.mark.django_db
+def test_reaper_fails_a_report_that_lost_its_worker_on_the_last_attempt(user, api, reports_queue, settings):
+    _, job_ids = reports_queue
+    # Given a report whose worker was lost on its second (last) attempt
+    settings.REPORT_LOST_AFTER_SECONDS = 45
+    settings.REPORT_MAX_ATTEMPTS = 2
+    now = timezone.now()
+    report = beating_report(user, heartbeat_at=now - timedelta(seconds=46), attempts=2)
+    job_ids.append(report.id)
+
+    # When the reaper runs
+    result = reports_reap_stuck(grace_seconds=GRACE, now=now)
+
+    # Then it is failed, with a reason the requester can read
+    assert result == {"requeued": 0, "retried": 0, "failed": 1}
+    body = api.get(f"/api/v1/reports/{report.id}").json()
+    assert body["status"] == "failed"
+    assert body["error"] == {
+        "code": "worker_lost",
+        "message": "The worker building this report stopped (attempt 2 of 2); it is not tried again.",
+    }
+
+
+@pytest.mark.django_db
+def test_reaper_leaves_a_report_whose_heartbeat_is_recent(user, reports_queue, settings):
+    _, job_ids = reports_queue
+    settings.REPORT_LOST_AFTER_SECONDS = 45
+    now = timezone.now()
+    report = beating_report(user, heartbeat_at=now - timedelta(seconds=44))
+    job_ids.append(report.id)
+
+    assert reports_reap_stuck(grace_seconds=GRACE, now=now) == {"requeued": 0, "retried": 0, "failed": 0}
+    report.refresh_from_db()
+    assert report.status == "running"
+
+
+@pytest.mark.django_db
+def test_the_queued_grace_is_a_setting(user, reports_queue, settings):
+    queue, job_ids = reports_queue
+    settings.REPORT_REQUEUE_AFTER_SECONDS = 5
+    report = report_create(user=user, report_type="user_access", parameters={})
+    job_ids.append(report.id)
+
+    assert reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=4))["requeued"] == 0
+    assert reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=6))["requeued"] == 1
+    assert queue.fetch_job(report.id) is not None
