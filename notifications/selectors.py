@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from notifications.models import NotificationMessage, NotificationPreferences, WebhookDelivery, WebhookEndpoint
+from reports.ids import looks_like_id
 
 
 def endpoint_list(*, user: AbstractBaseUser) -> QuerySet[WebhookEndpoint]:
@@ -11,6 +12,8 @@ def endpoint_list(*, user: AbstractBaseUser) -> QuerySet[WebhookEndpoint]:
 
 
 def endpoint_get(*, user: AbstractBaseUser, endpoint_id: str) -> WebhookEndpoint | None:
+    if not looks_like_id(endpoint_id):
+        return None
     return WebhookEndpoint.objects.filter(owner=user, pk=endpoint_id).first()
 
 
@@ -20,6 +23,8 @@ def delivery_list(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
 
 
 def delivery_get(*, user: AbstractBaseUser, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:
+    if not (looks_like_id(endpoint_id) and looks_like_id(delivery_id)):
+        return None
     return WebhookDelivery.objects.filter(
         owner=user, endpoint__owner=user, endpoint_id=endpoint_id, pk=delivery_id
     ).first()

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from reports.errors import ReportTypeNotPermitted, ReportTypeUnknown
+from reports.ids import looks_like_id
 from reports.models import Report, ReportTypeConfig
 from reports.registry import ReportType, report_types
 
@@ -82,6 +83,8 @@ def report_list(
 
 
 def report_get(*, user: AbstractBaseUser, report_id: str) -> Report | None:
+    if not looks_like_id(report_id):
+        return None
     return Report.objects.filter(requested_by=user, id=report_id).first()
 
 
