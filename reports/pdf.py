@@ -86,7 +86,8 @@ def link_callback(uri: str, rel: str) -> str:
     return uri
 
 
-def html_to_pdf(html: str) -> RenderedPdf:
+def html_to_pdf(html: str, *, count_pages: bool = True) -> RenderedPdf:
+    """`count_pages=False` skips reading the result back (pages = 0), for a part whose pages are counted later."""
     buffer = io.BytesIO()
     status = pisa.CreatePDF(
         html, dest=buffer, link_callback=link_callback, resource_policy=resource_policy(), encoding="utf-8"
@@ -94,7 +95,8 @@ def html_to_pdf(html: str) -> RenderedPdf:
     if status.err:
         raise PdfRenderError(f"The PDF could not be laid out ({status.err} error(s)).")
     content = buffer.getvalue()
-    return RenderedPdf(content=content, pages=len(PdfReader(io.BytesIO(content)).pages))
+    pages = len(PdfReader(io.BytesIO(content)).pages) if count_pages else 0
+    return RenderedPdf(content=content, pages=pages)
 
 
 def warm_up() -> None:

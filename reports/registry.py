@@ -45,6 +45,12 @@ class ReportType(ABC):
     def authorize(self, user: AbstractBaseUser, parameters: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Checks that depend on who asks for these parameters; raise ReportTypeNotPermitted (403)."""
 
+    def split_context(self, context: dict[str, Any], parts: int) -> list[dict[str, Any]] | None:
+        """For big documents: the context cut into at most `parts` consecutive parts, laid out at the same time in
+        processes of their own and joined (reports/pdf_parts.py). None (the default) lays the document out whole.
+        Every part is rendered with the type's template; parts after the first get `continuation` = True."""
+        return None
+
     @abstractmethod
     def build(self, context: BuildContext) -> dict[str, Any]:
         """Gather the data and return the template context."""

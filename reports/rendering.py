@@ -3,11 +3,13 @@
 import json
 from typing import Any
 
+from django.conf import settings
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from reports.models import Report
 from reports.pdf import RenderedPdf, html_to_pdf
+from reports.pdf_parts import render_parts
 from reports.registry import ReportType
 
 BASE_TEMPLATE = "reports/pdf/base.html"
@@ -28,15 +30,34 @@ def _display(value: Any) -> str:
 
 
 def render_report(report: Report, report_type: ReportType, context: dict[str, Any]) -> RenderedPdf:
-    return html_to_pdf(report_html(report, report_type, context))
+    """One layout for most reports; for a type that splits a big document, its parts laid out at the same time."""
+    processes = settings.REPORT_RENDER_PROCESSES
+    parts = report_type.split_context(context, processes) if processes > 1 else None
+    if not parts or len(parts) < 2:
+        return html_to_pdf(report_html(report, report_type, context))
+    return render_parts(
+        [
+            report_html(report, report_type, part, continuation=index > 0, numbered_after_join=True)
+            for index, part in enumerate(parts)
+        ]
+    )
 
 
-def report_html(report: Report, report_type: ReportType, context: dict[str, Any]) -> str:
+def report_html(
+    report: Report,
+    report_type: ReportType,
+    context: dict[str, Any],
+    *,
+    continuation: bool = False,
+    numbered_after_join: bool = False,
+) -> str:
     """The document xhtml2pdf lays out: the type's template with the header, parameters and footer of every type."""
     return render_to_string(
         report_type.template_name,
         {
             **context,
+            "continuation": continuation,
+            "numbered_after_join": numbered_after_join,
             "report": report,
             "report_type": report_type,
             "parameters": [(name, _display(value)) for name, value in sorted(report.parameters.items())],

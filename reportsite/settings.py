@@ -1,5 +1,6 @@
 """Settings, read from the environment. Every variable and its default is listed in docs/configuration.md."""
 
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -99,6 +100,8 @@ REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2.0)
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 5.0)
 
 REPORT_DEFAULT_TIMEOUT = env_int("REPORT_DEFAULT_TIMEOUT", 300)
+# Child processes that lay out the parts of a big document at the same time (reports/pdf_parts.py); 1 never splits.
+REPORT_RENDER_PROCESSES = env_int("REPORT_RENDER_PROCESSES", os.cpu_count() or 1)
 _redis = urlsplit(REDIS_URL)
 # Host, port and db rather than the URL: django-rq passes REDIS_CLIENT_KWARGS (the timeouts) only this way.
 RQ_QUEUES = {
@@ -185,7 +188,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["reports.api.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "reports.api.pagination.ReportCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "reports.api.problems.problem_exception_handler",

@@ -5,6 +5,7 @@ requester needs the model's view (or change) permission, checked when the report
 built, and only the admin's list columns can be exported, never a sensitive one (reports/model_export.py).
 """
 
+import itertools
 from typing import Any
 
 from django.contrib import admin
@@ -21,6 +22,9 @@ MAX_ROWS = 10_000
 # Rows per <table>: xhtml2pdf lays a long table out in time that grows faster than its length, so the rows are
 # cut into tables of this many (the header repeats on every page either way).
 ROWS_PER_TABLE = 100
+# From this many tables on, a document is laid out in parts at the same time: below it, forking and joining cost
+# more than they save.
+MIN_TABLES_TO_SPLIT = 4
 
 
 @register
@@ -96,6 +100,15 @@ class ModelTableReport(ReportType):
         model, _ = model_export.resolve_model(parameters["model"])
         if not model_export.can_view(user, model):
             raise ReportTypeNotPermitted(f"You may not view {model._meta.verbose_name_plural}.")
+
+    def split_context(self, context: dict[str, Any], parts: int) -> list[dict[str, Any]] | None:
+        """Consecutive runs of tables with about as many rows each, once there are enough rows to be worth it."""
+        tables = context["tables"]
+        if len(tables) < MIN_TABLES_TO_SPLIT:
+            return None
+        parts = min(parts, len(tables))
+        bounds = [round(index * len(tables) / parts) for index in range(parts + 1)]
+        return [{**context, "tables": tables[start:end]} for start, end in itertools.pairwise(bounds)]
 
     def build(self, context: BuildContext) -> dict[str, Any]:
         parameters = context.parameters
