@@ -210,6 +210,10 @@ SPECTACULAR_SETTINGS = {
         "ReportStatusEnum": "reports.models.ReportStatus",
         "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "reports.api.schema.problem_responses",
+    ],
 }
 
 # --- Reports --------------------------------------------------------------------------------------------------------

@@ -232,7 +232,8 @@ class ReportTypeOutputSerializer(serializers.Serializer):
 
 class MeOutputSerializer(serializers.Serializer):
     username = serializers.CharField()
-    email = serializers.EmailField()
+    # Not an EmailField: its "format: email" would promise an address, and a user may have none ("").
+    email = serializers.CharField(help_text="The user's email address; empty when they have none.")
     is_staff = serializers.BooleanField()
 
 
