@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz, answered before host validation and the HTTPS redirect (reportsite/health.py).
+    "reportsite.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -129,6 +131,10 @@ RQ = {
     "WORKER_CLASS": "reports.worker.ReportWorker",
 }
 RQ_SHOW_ADMIN_LINK = True
+# Bearer token for django-rq's Prometheus metrics (/django-rq/metrics/) and stats JSON; staff sessions need none.
+RQ_API_TOKEN = env_str("RQ_API_TOKEN", "")
+# Seconds each /readyz check (database, Redis) may take before the probe answers 503.
+HEALTH_CHECK_TIMEOUT = env_float("HEALTH_CHECK_TIMEOUT", 2.0)
 # Jobs run inside the warmed-up worker process (reports/worker.py); past this peak resident size the worker
 # re-executes itself after the job it is on. 0 turns the check off.
 WORKER_MAX_MEMORY_MB = env_int("WORKER_MAX_MEMORY_MB", 1024)
