@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.testapp.report_types import TEST_PERMISSION
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 100
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
