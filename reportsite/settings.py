@@ -194,7 +194,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["reports.api.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "reports.api.pagination.ReportCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "reports.api.problems.problem_exception_handler",
