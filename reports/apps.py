@@ -8,6 +8,11 @@ class ReportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
+        from reports import token_admin
         from reports.registry import autodiscover
 
         autodiscover()
+        # Here rather than in admin.py: DRF's token admin must be registered (by autodiscover) before it is replaced.
+        token_admin.register(admin.site)

@@ -2,16 +2,21 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.defaults import page_not_found, server_error
+from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from reports.api.problems import api_not_found, problem_response
+from reportsite.access import superuser_required
 
 urlpatterns = [
     path("", include("reports.urls")),
     path("", include("notifications.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("django-rq/", include("django_rq.urls")),
+    path(
+        "django-rq/",
+        include((get_api_urlpatterns() + get_admin_urlpatterns(view_wrapper=superuser_required), "django_rq")),
+    ),
     path("api/v1/", include("reports.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),

@@ -184,9 +184,9 @@ def test_model_table_over_the_api_refuses_sensitive_fields_unknown_models_and_un
     hidden_filter = post({"model": "auth.user", "filters": {"password": "x"}})
     assert hidden_filter.status_code == 400
     assert post({"model": "nosuch.model"}).status_code == 400
-    tokens = post({"model": "authtoken.tokenproxy"})
+    tokens = post({"model": "reports.apitoken"})
     assert tokens.status_code == 403
-    assert tokens.json()["detail"] == "You may not view Tokens."
+    assert tokens.json()["detail"] == "You may not view API tokens."
     assert post({"model": "auth.user", "fields": ["username", "email"]}).status_code == 201
     assert Report.objects.count() == 1
 
