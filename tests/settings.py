@@ -1,5 +1,7 @@
 """Settings for the test suite: the project's settings, pointed at this run's private Redis and folders."""
 
+import os
+
 from tests.services import start_test_services
 
 start_test_services()
@@ -10,3 +12,8 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The suite posts many reports as users whose ids repeat from test to test; the tests of the limit set their own.
 REPORT_CREATE_RATE = "10000/min"
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    # A test database of this run's own (test_<name>_<run id>), so that two runs on one server never collide.
+    _run_id = os.environ["REPORTSITE_TEST_RUN_DIR"].rsplit("-", 1)[-1].lower()
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_run_id}"}  # noqa: F405

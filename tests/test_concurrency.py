@@ -1,0 +1,117 @@
+"""Races, run for real on whichever database the suite uses (CI runs it on SQLite and on PostgreSQL, where
+`select_for_update` takes row locks): each thread has its own database connection, each worker is its own process."""
+
+import threading
+from collections import Counter
+
+import django_rq
+import pytest
+from django.db import connection, connections
+
+from reports import jobs
+from reports.models import IdempotencyKey, Report
+from reports.services import report_render
+from tests.conftest import WorkerProcess, client_for
+from tests.fault_helpers import builds, wait_until
+from tests.testapp.report_types import TEST_PERMISSION
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+PARALLEL_POSTS = 50
+
+
+def in_parallel(count: int, work) -> list:
+    """Run work(index) in `count` threads released together; each thread closes its own connections."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except Exception as error:
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_database_is_the_one_configured():
+    # The races below mean something only on a real server in CI; say which one this run uses.
+    assert connection.vendor in {"sqlite", "postgresql"}
+
+
+def test_fifty_parallel_posts_with_one_key_create_one_report(user):
+    # Given fifty clients of Ada's, each about to send the same request with the same Idempotency-Key
+    clients = [client_for(user) for _ in range(PARALLEL_POSTS)]
+    body = {"report_type": "user_access", "parameters": {"staff_only": True}}
+
+    def post(index: int):
+        response = clients[index].post("/api/v1/reports", body, format="json", HTTP_IDEMPOTENCY_KEY="batch-2026-11")
+        return response.status_code, response.get("Idempotent-Replayed"), response.content
+
+    # When they all send it at once
+    answers = in_parallel(PARALLEL_POSTS, post)
+
+    # Then exactly one report exists, and one key
+    assert not [answer for answer in answers if isinstance(answer, Exception)], answers
+    assert Report.objects.count() == 1
+    report = Report.objects.get()
+    assert IdempotencyKey.objects.get().report_id == report.id
+    # And every answer is either the one creation, its replay (the same bytes), or "still being processed"
+    statuses = Counter(status for status, _, _ in answers)
+    assert set(statuses) <= {201, 409}, statuses
+    created = [content for status, replayed, content in answers if status == 201 and replayed is None]
+    replayed = [content for status, replayed, content in answers if status == 201 and replayed == "true"]
+    assert len(created) == 1
+    assert all(content == created[0] for content in replayed)
+    assert report.id.encode() in created[0]
+    # And once the first is done, a repeat is a replay
+    again = client_for(user).post("/api/v1/reports", body, format="json", HTTP_IDEMPOTENCY_KEY="batch-2026-11")
+    assert (again.status_code, again["Idempotent-Replayed"], again.content) == (201, "true", created[0])
+
+
+def test_parallel_renders_of_one_report_build_it_once(make_user):
+    # Given a queued report, and eight workers' threads that all got its job
+    user = make_user("wren", perms=(TEST_PERMISSION,))
+    report = Report.objects.create(requested_by=user, report_type="test_counted", parameters={"seconds": 0.2})
+
+    # When they all render it at once
+    results = in_parallel(8, lambda index: report_render(report.id))
+
+    # Then one built it, the others found it taken and did nothing
+    assert not [result for result in results if isinstance(result, Exception)], results
+    assert sum(result is not None for result in results) == 1
+    report.refresh_from_db()
+    assert (report.status, report.attempts) == ("succeeded", 1)
+    assert builds([report.id])[report.id] == {"start": 1, "end": 1}
+
+
+def test_two_workers_given_the_same_report_build_it_once(make_user, django_db_setup):
+    # Given two real workers, and the same report's job on the queue twice (a retry racing the original)
+    django_rq.get_connection("reports").flushdb()
+    user = make_user("wren", perms=(TEST_PERMISSION,))
+    report = Report.objects.create(requested_by=user, report_type="test_counted", parameters={"seconds": 1})
+    workers = [WorkerProcess(queues=("reports",)).start() for _ in range(2)]
+    try:
+        # When the job is enqueued, and pushed again while the first worker holds it
+        assert jobs.enqueue_render(report.id, timeout=60)
+        wait_until(lambda: Report.objects.filter(pk=report.id, status="running").exists(), timeout=30, what="running")
+        jobs.queue_for("reports").push_job_id(report.id)
+
+        # Then both workers took the job, and the report was built once
+        wait_until(lambda: all(report.id in worker.log_text() for worker in workers), timeout=30, what="both dequeued")
+        wait_until(lambda: Report.objects.filter(pk=report.id, status="succeeded").exists(), timeout=30, what="built")
+        wait_until(lambda: jobs.queue_for("reports").count == 0, timeout=30, what="queue drained")
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert builds([report.id])[report.id] == {"start": 1, "end": 1}
+    report.refresh_from_db()
+    assert report.attempts == 1
