@@ -1,13 +1,15 @@
 """PDF render time by size: `model_table` reports through the real worker, next to one bare xhtml2pdf call on the
 same HTML.
 
-    .venv/bin/python bench/model_table.py [--rows 100 500 2000] [--repeat 3]
+    .venv/bin/python bench/model_table.py [--rows 100 500 2000 10000] [--repeat 3]
 
 Builds bench/core.py's world (SQLite, private Redis, daphne, one worker, DJANGO_DEBUG=0), adds the users to
 export, and for each size requests `model_table` reports of that many users over the API, one at a time.
 "worker" is the report's own `started_at` to `finished_at` (build, render, store). "bare" is a single
 `pisa.CreatePDF(html)` on the HTML that report renders, without the project's resource policy or anything else,
-in a fresh `manage.py shell` of the same world, best of --repeat. Prints a table and writes
+in a fresh `manage.py shell` of the same world, best of --repeat. "worker peak" is the highest memory (PSS) of the
+worker and its children (the parts' layout processes), sampled every 20 ms while that size ran; "web" is daphne's
+after the requests. Prints a table and writes
 bench/results/model-table-<timestamp>.json. Talks to 127.0.0.1 only.
 """
 
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +70,43 @@ print("BENCH_BARE=" + json.dumps({{"seconds": best, "pages": len(PdfReader(io.By
 """
 
 
+def tree_memory_bytes(pid: int) -> int:
+    """Memory of a process and its children (the worker and the processes laying out parts), as PSS: pages a
+    forked child still shares with its parent count once, split between them, not once per process as RSS would."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            total += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE).group(1)) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, AttributeError):
+            continue
+    return total
+
+
+class PeakMemory:
+    """Samples a process tree's memory (PSS) every 20 ms on a thread; `peak` is the highest sum seen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_memory_bytes(self.pid))
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_report(client: httpx.Client, ids: list[int], timeout: float) -> dict:
     response = client.post(
         "/api/v1/reports", json={"report_type": "model_table", "parameters": {"model": "auth.user", "ids": ids}}
@@ -85,10 +126,11 @@ def run_report(client: httpx.Client, ids: list[int], timeout: float) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[100, 500, 2000])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100, 500, 2000, 10000])
     parser.add_argument("--repeat", type=int, default=3, help="reports per size, and bare calls per size (best of)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--output", type=Path, help="JSON path (default bench/results/model-table-<timestamp>.json)")
     args = parser.parse_args()
 
     world = World(keep=args.keep)
@@ -103,9 +145,10 @@ def main() -> int:
             run_report(client, all_ids[:10], args.timeout)  # warm-up
             for rows in args.rows:
                 worker_seconds, last = [], {}
-                for _ in range(args.repeat):
-                    last = run_report(client, all_ids[:rows], args.timeout)
-                    worker_seconds.append(parse_time(last["finished_at"]) - parse_time(last["started_at"]))
+                with PeakMemory(world.worker.pid) as memory:
+                    for _ in range(args.repeat):
+                        last = run_report(client, all_ids[:rows], args.timeout)
+                        worker_seconds.append(parse_time(last["finished_at"]) - parse_time(last["started_at"]))
                 bare_out = world.manage("shell", code=BARE_RENDER.format(report_id=last["id"], repeat=args.repeat))
                 bare = json.loads(bare_out.split("BENCH_BARE=")[1].strip())
                 result = {
@@ -116,24 +159,33 @@ def main() -> int:
                     "bare_seconds_best": bare["seconds"],
                     "bare_pages": bare["pages"],
                     "html_bytes": bare["html_bytes"],
+                    "worker_peak_mb": memory.peak / 2**20,
+                    "web_mb": tree_memory_bytes(world.daphne.pid) / 2**20,
                 }
                 result["ratio"] = result["worker_seconds_median"] / result["bare_seconds_best"]
                 results.append(result)
-                say(f"{rows} rows: worker {result['worker_seconds_median']:.2f} s, bare {bare['seconds']:.2f} s")
+                say(
+                    f"{rows} rows: worker {result['worker_seconds_median']:.2f} s, bare {bare['seconds']:.2f} s, "
+                    f"worker peak {result['worker_peak_mb']:.0f} MB"
+                )
     finally:
         world.stop()
 
     print(f"\nmodel_table render by size  {datetime.now(UTC).isoformat(timespec='seconds')}")
-    print(f"  {'rows':>6} {'pages':>6} {'worker s (median)':>18} {'bare xhtml2pdf s (best)':>24} {'worker / bare':>14}")
+    print(
+        f"  {'rows':>6} {'pages':>6} {'worker s (median)':>18} {'bare xhtml2pdf s (best)':>24} {'worker / bare':>14}"
+        f" {'worker peak MB':>15} {'web MB':>7}"
+    )
     for result in results:
         print(
             f"  {result['rows']:>6} {result['pages']:>6} {result['worker_seconds_median']:>18.2f}"
             f" {result['bare_seconds_best']:>24.2f} {result['ratio']:>14.2f}"
+            f" {result['worker_peak_mb']:>15.0f} {result['web_mb']:>7.0f}"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"model-table-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path = args.output or RESULTS / f"model-table-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps({"machine": machine_info(), "results": results}, indent=2))
-    print(f"written {path.relative_to(ROOT)}")
+    print(f"written {path}")
     return 0
 
 

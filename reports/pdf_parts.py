@@ -2,7 +2,8 @@
 
 xhtml2pdf uses one core. A report of thousands of rows is cut by its type into consecutive parts
 (`ReportType.split_context`); each part is laid out in a process forked from the warm worker, so it starts with
-xhtml2pdf, fonts and templates already loaded. The parts come back as PDF bytes over pipes, pypdf joins them, and
+xhtml2pdf, fonts and templates already loaded, at most REPORT_RENDER_PROCESSES at a time. The parts come back as
+PDF files in a temporary folder, pypdf joins them, and
 "Page N of M" is drawn where the single-part layout puts it (base.html's `page-number` frame), because each part
 only knows its own page numbers.
 
@@ -13,8 +14,11 @@ with the size of the document. A child that fails fails the render; a timeout in
 import contextlib
 import io
 import os
+import select
 import signal
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
 from reportlab.lib.colors import HexColor
@@ -38,58 +42,62 @@ class PageNumberStyle:
 PAGE_NUMBERS = PageNumberStyle()
 
 
-def _lay_out_in_child(html: str) -> tuple[int, int]:
-    """Fork a child that lays out `html` and writes the PDF to a pipe; returns (pid, read end of the pipe)."""
-    read_end, write_end = os.pipe()
+def _start_layout(html: str, destination: Path) -> int:
+    """Fork a child that lays out `html` into the file `destination`; returns its pid."""
     pid = os.fork()
     if pid == 0:  # the child: lay out, write, leave without running the parent's clean-up code
         status = 1
         try:
-            os.close(read_end)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            content = html_to_pdf(html, count_pages=False).content
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(content)
+            destination.write_bytes(html_to_pdf(html, count_pages=False).content)
             status = 0
         finally:
             os._exit(status)
-    os.close(write_end)
-    return pid, read_end
+    return pid
 
 
-def _collect(pid: int, read_end: int) -> bytes:
-    with os.fdopen(read_end, "rb") as pipe:
-        content = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if status != 0 or not content:
-        raise PdfRenderError("A part of the document could not be laid out.")
-    return content
-
-
-def _stop(children: list[tuple[int, int]]) -> None:
-    for pid, read_end in children:
+def _stop(pids: list[int]) -> None:
+    for pid in pids:
         with contextlib.suppress(ChildProcessError, ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-        with contextlib.suppress(OSError):
-            os.close(read_end)
 
 
-def lay_out_parts(parts: list[str]) -> list[bytes]:
-    """Each part's PDF, laid out in a child process per part, all at once."""
-    children: list[tuple[int, int]] = []
+def _wait_for_one(running: dict[int, int]) -> tuple[int, int]:
+    """Wait until one of our children exits and reap it; returns (pid, exit status). Other children of the worker
+    (RQ's scheduler) are never waited for: each child is watched through a pidfd of its own."""
+    pidfds = {os.pidfd_open(pid): pid for pid in running}
     try:
-        for html in parts:
-            children.append(_lay_out_in_child(html))
-        results = []
-        for index, (pid, read_end) in enumerate(children):
-            results.append(_collect(pid, read_end))
-            children[index] = (pid, -1)
-        return results
-    except BaseException:
-        _stop([(pid, read_end) for pid, read_end in children if read_end != -1])
-        raise
+        ready, _, _ = select.select(list(pidfds), [], [])
+        pid = pidfds[ready[0]]
+        _, status = os.waitpid(pid, 0)
+        return pid, status
+    finally:
+        for pidfd in pidfds:
+            os.close(pidfd)
+
+
+def lay_out_parts(parts: list[str], processes: int) -> list[bytes]:
+    """Each part's PDF, laid out in a child process per part, at most `processes` at a time: parts smaller than
+    the whole keep each child's memory small, and xhtml2pdf takes longer per row the longer the document."""
+    with tempfile.TemporaryDirectory(prefix="report-parts-") as folder:
+        destinations = [Path(folder) / f"part-{index:04d}.pdf" for index in range(len(parts))]
+        waiting = list(range(len(parts)))
+        running: dict[int, int] = {}  # pid -> part index
+        try:
+            while waiting or running:
+                while waiting and len(running) < max(1, processes):
+                    index = waiting.pop(0)
+                    running[_start_layout(parts[index], destinations[index])] = index
+                pid, status = _wait_for_one(running)
+                index = running.pop(pid)
+                if status != 0 or not destinations[index].exists():
+                    raise PdfRenderError(f"Part {index + 1} of {len(parts)} of the document could not be laid out.")
+        except BaseException:
+            _stop(list(running))
+            raise
+        return [destination.read_bytes() for destination in destinations]
 
 
 def _page_number_overlay(sizes: list[tuple[float, float]], style: PageNumberStyle) -> PdfReader:
@@ -119,6 +127,6 @@ def join_and_number(contents: list[bytes], style: PageNumberStyle = PAGE_NUMBERS
     return RenderedPdf(content=buffer.getvalue(), pages=len(sizes))
 
 
-def render_parts(parts: list[str]) -> RenderedPdf:
+def render_parts(parts: list[str], processes: int) -> RenderedPdf:
     """The PDF of a document given as consecutive parts (each a whole HTML document)."""
-    return join_and_number(lay_out_parts(parts))
+    return join_and_number(lay_out_parts(parts, processes))

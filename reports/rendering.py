@@ -39,7 +39,8 @@ def render_report(report: Report, report_type: ReportType, context: dict[str, An
         [
             report_html(report, report_type, part, continuation=index > 0, numbered_after_join=True)
             for index, part in enumerate(parts)
-        ]
+        ],
+        processes,
     )
 
 

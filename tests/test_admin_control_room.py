@@ -256,6 +256,7 @@ def test_the_admin_index_shows_queue_counts_a_chart_and_the_rq_dashboard(make_us
     with django_capture_on_commit_callbacks(execute=True):  # enqueued after commit; no worker takes it
         services.report_create(user=make_user("ada"), report_type="user_access", parameters={})
     _, admin = staff("root", "reports.view_report")
+    User.objects.filter(username="root").update(is_superuser=True)  # the RQ dashboard is for superusers only
 
     page = admin.get("/admin/").content.decode()
 

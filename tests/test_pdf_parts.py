@@ -70,7 +70,7 @@ def test_a_part_that_fails_fails_the_render(monkeypatch):
     monkeypatch.setattr(pdf_parts, "html_to_pdf", broken)  # the forked children inherit it
 
     with pytest.raises(PdfRenderError, match="could not be laid out"):
-        pdf_parts.render_parts(["<p>1</p>", "<p>2</p>"])
+        pdf_parts.render_parts(["<p>1</p>", "<p>2</p>"], processes=2)
 
 
 def test_an_interrupted_render_kills_its_children(monkeypatch):
@@ -96,12 +96,12 @@ def test_an_interrupted_render_kills_its_children(monkeypatch):
     try:
         signal.alarm(1)  # what RQ's death penalty does to a job past its timeout
         with pytest.raises(TimeoutError):
-            pdf_parts.lay_out_parts(["<p>1</p>", "<p>2</p>"])
+            pdf_parts.lay_out_parts(["<p>1</p>", "<p>2</p>", "<p>3</p>"], processes=2)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
 
-    assert len(started) == 2
+    assert len(started) == 2  # two at a time: the third never started
     for pid in started:
         with pytest.raises(ChildProcessError):  # already reaped: killed and waited for, none left behind
             os.waitpid(pid, os.WNOHANG)

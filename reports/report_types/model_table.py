@@ -6,6 +6,7 @@ built, and only the admin's list columns can be exported, never a sensitive one 
 """
 
 import itertools
+import math
 from typing import Any
 
 from django.contrib import admin
@@ -25,6 +26,9 @@ ROWS_PER_TABLE = 100
 # From this many tables on, a document is laid out in parts at the same time: below it, forking and joining cost
 # more than they save.
 MIN_TABLES_TO_SPLIT = 4
+# A part of at most this many tables: a child laying out 1,000 rows stays around 100 MB, and xhtml2pdf's time per
+# row grows with the length of the document it lays out.
+MAX_TABLES_PER_PART = 10
 
 
 @register
@@ -102,11 +106,12 @@ class ModelTableReport(ReportType):
             raise ReportTypeNotPermitted(f"You may not view {model._meta.verbose_name_plural}.")
 
     def split_context(self, context: dict[str, Any], parts: int) -> list[dict[str, Any]] | None:
-        """Consecutive runs of tables with about as many rows each, once there are enough rows to be worth it."""
+        """Consecutive runs of tables with about as many rows each, once there are enough rows to be worth it: at
+        least one per process, and no more than MAX_TABLES_PER_PART tables in any."""
         tables = context["tables"]
         if len(tables) < MIN_TABLES_TO_SPLIT:
             return None
-        parts = min(parts, len(tables))
+        parts = min(len(tables), max(parts, math.ceil(len(tables) / MAX_TABLES_PER_PART)))
         bounds = [round(index * len(tables) / parts) for index in range(parts + 1)]
         return [{**context, "tables": tables[start:end]} for start, end in itertools.pairwise(bounds)]
 

@@ -17,6 +17,7 @@ def queue_health_panel(context: Context) -> dict:
     rects, top = queue_health.chart_rects(bars)
     return {
         "visible": True,
+        "dashboard": request.user.is_superuser,  # django-rq's views act on every user's jobs: superusers only
         "health": queue_health.queue_health(),
         "bars": bars,
         "rects": rects,
