@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from django.db import connection
+
 from reports import jobs
 from scripts.private_redis import PrivateRedis, free_port
 from tests.conftest import TERMINAL, WorkerProcess, process_env
@@ -78,5 +80,5 @@ def record_figures(name: str, figures: dict) -> None:
     """Keep a fault test's figures with the run (the source of the numbers in docs/reliability.md)."""
     path = Path(os.environ["REPORTSITE_TEST_RUN_DIR"]) / "reliability.json"
     recorded = json.loads(path.read_text()) if path.exists() else {}
-    recorded[name] = figures
+    recorded[name] = {"database": connection.vendor, **figures}
     path.write_text(json.dumps(recorded, indent=2))

@@ -10,6 +10,7 @@ import django_rq
 import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
+from rq.cron import CronScheduler
 from rq.job import Job, JobStatus
 
 from reports.models import Report, ReportTypeConfig
@@ -367,3 +368,21 @@ def test_the_queued_grace_is_a_setting(user, reports_queue, settings):
     assert reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=4))["requeued"] == 0
     assert reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=6))["requeued"] == 1
     assert queue.fetch_job(report.id) is not None
+
+
+# --- The schedule -------------------------------------------------------------------------------------------------
+
+
+def test_the_scheduler_runs_the_reaper_retention_and_the_key_purge(settings):
+    # Given the reaper's interval as a setting
+    settings.REPORT_REAPER_INTERVAL_SECONDS = 15
+    scheduler = CronScheduler(connection=django_rq.get_connection("reports"))
+
+    # When the Procfile's scheduler loads its configuration (manage.py rqcron reports.cron)
+    scheduler.load_config_from_file("reports.cron")
+
+    # Then the reports queue gets the reaper at that interval, retention and the idempotency key purge hourly
+    jobs = {job.func_name: (job.queue_name, job.interval, job.cron) for job in scheduler.get_jobs()}
+    assert jobs["reports.periodic.reap_stuck_reports"] == ("reports", 15, None)
+    assert jobs["reports.periodic.expire_reports"] == ("reports", None, "17 * * * *")
+    assert jobs["reports.periodic.purge_idempotency_keys"] == ("reports", None, "43 * * * *")

@@ -14,9 +14,9 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from notifications.models import CallbackSecret, WebhookEndpoint
+from notifications.models import CallbackSecret, WebhookDelivery, WebhookEndpoint
 from reports.models import Report
-from reports.services import report_create
+from reports.services import report_create, report_fail
 from tests.conftest import ROOT, client_for
 
 pytestmark = pytest.mark.django_db
@@ -265,3 +265,23 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off." in result.stderr
+
+
+# --- Webhooks -------------------------------------------------------------------------------------------------------
+
+
+def test_a_reports_events_go_to_its_owners_endpoints_only(make_user, clean_queues, django_capture_on_commit_callbacks):
+    # Given Ada and Bob, each with an endpoint for every terminal event
+    ada, bob = make_user("ada"), make_user("bob")
+    adas = WebhookEndpoint.objects.create(owner=ada, url="http://127.0.0.1:9/ada", secret="whsec_a")
+    WebhookEndpoint.objects.create(owner=bob, url="http://127.0.0.1:9/bob", secret="whsec_b")
+    report = report_create(user=ada, report_type="user_access", parameters={})
+
+    # When Ada's report ends
+    with django_capture_on_commit_callbacks(execute=True):
+        report_fail(report.id, code="build_failed", message="No ledger.")
+
+    # Then only Ada's endpoint gets a delivery, of her report
+    deliveries = list(WebhookDelivery.objects.values_list("owner__username", "endpoint_id", "event_type"))
+    assert deliveries == [("ada", adas.id, "report.failed")]
+    assert WebhookDelivery.objects.get().payload["data"]["report"]["id"] == report.id
