@@ -1,0 +1,225 @@
+"""Every benchmark of SPEC §13, one after the other, then docs/benchmarks.md written from their results.
+
+    .venv/bin/python bench/run_all.py            # about 15 minutes
+    .venv/bin/python bench/run_all.py --quick    # smaller runs, about 5 minutes, for a look rather than figures
+
+Runs bench/core.py (submit latency and throughput), bench/live.py (report end to WebSocket event, beside a
+polling client), bench/webhooks.py (deliveries per second, and beside a hanging endpoint), bench/model_table.py
+(PDF render by size next to bare xhtml2pdf, worker and web memory), each in a world of its own, and writes their
+figures with the machine, the commit and the load into docs/benchmarks.md. The JSON of every run stays in
+bench/results/. The machine should be quiet: other load shows in the figures (the load average is recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.core import RESULTS, machine_info, say  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def run(script: str, *args: str) -> dict:
+    """Run one benchmark script; returns the JSON it wrote (the newest results file it made)."""
+    started = time.time()
+    say(f"running bench/{script} {' '.join(args)}")
+    subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, check=True)
+    prefix = script.removesuffix(".py").replace("_", "-")
+    made = [path for path in RESULTS.glob(f"{prefix}-*.json") if path.stat().st_mtime >= started]
+    if not made:
+        raise RuntimeError(f"bench/{script} wrote no results file")
+    return json.loads(max(made, key=lambda path: path.stat().st_mtime).read_text())
+
+
+def verdict(met: bool) -> str:
+    return "**met**" if met else "**missed**"
+
+
+def render(results: dict, machine: dict, seconds: float, command: str) -> str:
+    core, live, hooks, tables = results["core"], results["live"], results["webhooks"], results["model_table"]
+    lat, tp = core["latency"]["summary"], core["throughput"]
+    fin, post_event = live["summary"]["finished_to_event_ms"], live["summary"]["post_to_event_ms"]
+    polling = live["summary"].get("finished_to_polling_client_ms")
+    fast, hanging = hooks["runs"][0], hooks["runs"][1]
+    by_rows = {row["rows"]: row for row in tables["results"]}
+    two_thousand, ten_thousand = by_rows.get(2000), by_rows.get(10000)
+    load = machine.get("loadavg_at_start")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{command}` on {machine['date_utc'][:16].replace('T', ' ')} UTC in {seconds / 60:.0f} min, "
+        f"from commit `{machine['git_commit']}`{' (with uncommitted changes)' if machine['git_dirty_files'] else ''}.",
+        f"Machine: {machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
+        f"Linux {machine['kernel']}, Python {machine['python']}. Load average at the start: {load}.",
+        "Every figure comes from the scripts in `bench/` (how to run each: bench/README.md); the JSON of each run is "
+        "in bench/results/. Each script builds its own world: a SQLite database, a private Redis, daphne and one "
+        "`manage.py rqworker`, with `DJANGO_DEBUG=0`, talking to 127.0.0.1 only. The machine may be shared: treat "
+        "differences under ~15 % between runs as noise. Earlier runs and their analysis: "
+        "[benchmark-history.md](benchmark-history.md).",
+        "",
+        "## Targets",
+        "",
+        "| target | figure | |",
+        "| --- | --- | --- |",
+        f"| submit: p50 POST sent → `finished_at` < 100 ms | {lat['send_to_finished_ms']['p50']:.1f} ms | "
+        f"{verdict(lat['send_to_finished_ms']['p50'] < 100)} |",
+        f"| submit: POST throughput ≥ 0.60 × GET /api/v1/me | {tp['reports']['requests_per_s']:.1f} / "
+        f"{tp['me']['requests_per_s']:.1f} req/s = {tp['ratio']:.2f} | {verdict(tp['ratio'] >= 0.6)} |",
+        f"| live: `finished_at` → WebSocket event p50 ≤ 3 ms | {fin['p50']:.2f} ms | {verdict(fin['p50'] <= 3)} |",
+        f"| live: same, p99 ≤ 10 ms | {fin['p99']:.2f} ms | {verdict(fin['p99'] <= 10)} |",
+        f"| live: POST → WebSocket event p50 < 100 ms | {post_event['p50']:.1f} ms | "
+        f"{verdict(post_event['p50'] < 100)} |",
+        f"| webhooks: ≥ 300 deliveries/s from one worker | {fast['deliveries_per_second']:.0f}/s | "
+        f"{verdict(fast['deliveries_per_second'] >= 300)} |",
+        f"| webhooks: a hanging endpoint costs the others < 10 % | {hooks['hanging_endpoint_cost'] * 100:.1f} % | "
+        f"{verdict(hooks['hanging_endpoint_cost'] < 0.10)} |",
+    ]
+    if two_thousand:
+        lines.append(
+            f"| PDF: 2,000-row `model_table` ≤ 0.6 × one bare xhtml2pdf call on its HTML | "
+            f"{two_thousand['worker_seconds_median']:.2f} s / {two_thousand['bare_seconds_best']:.2f} s = "
+            f"{two_thousand['ratio']:.2f} | {verdict(two_thousand['ratio'] <= 0.6)} |"
+        )
+    if ten_thousand:
+        lines.append(
+            f"| PDF: 10,000-row `model_table` within its timeout (900 s), worker < 500 MB | "
+            f"{ten_thousand['worker_seconds_median']:.1f} s, peak {ten_thousand['worker_peak_mb']:.0f} MB | "
+            f"{verdict(ten_thousand['worker_seconds_median'] < 900 and ten_thousand['worker_peak_mb'] < 500)} |"
+        )
+    lines += [
+        "",
+        "## Submit: latency and throughput (`bench/core.py`)",
+        "",
+        f"{core['latency']['count']} one-page `user_access` reports, one at a time; the client polls every "
+        f"{core['latency']['poll_interval_ms']:g} ms. Times in ms.",
+        "",
+        "| part | p50 | p99 | mean | max |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for key, label in (
+        ("send_to_finished_ms", "**POST sent → `finished_at`**"),
+        ("post_rtt_ms", "POST round trip"),
+        ("send_to_created_ms", "POST sent → `created_at`"),
+        ("created_to_started_ms", "`created_at` → `started_at` (queue, worker picks it up)"),
+        ("started_to_finished_ms", "`started_at` → `finished_at` (build, render, store)"),
+    ):
+        row = lat[key]
+        lines.append(f"| {label} | {row['p50']:.1f} | {row['p99']:.1f} | {row['mean']:.1f} | {row['max']:.1f} |")
+    lines += [
+        "",
+        f"Throughput: wrk, {tp['clients']} connections, {tp['rounds']} × {tp['duration_s']:g} s per endpoint in "
+        "alternating rounds against one daphne, the worker stopped (the web tier alone).",
+        "",
+        "| endpoint | req/s | requests | errors | daphne CPU ms per request |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for key, label in (("me", "GET /api/v1/me"), ("reports", "POST /api/v1/reports")):
+        row = tp[key]
+        lines.append(
+            f"| {label} | {row['requests_per_s']:.1f} | {row['requests']:,} | {row['errors_total']} | "
+            f"{row['daphne_cpu_ms_per_request']:.1f} |"
+        )
+    lines += [
+        "",
+        f"POST / GET: {tp['ratio']:.2f} by requests, {tp['ratio_by_cpu']:.2f} by daphne CPU per request.",
+        "",
+        "## Live push: the end of a report, on the WebSocket and by polling (`bench/live.py`)",
+        "",
+        f"{live['count']} one-page reports, one at a time, followed on `/ws/reports/` (events in order: "
+        f"{live['events_in_order']}). Times in ms from the report's `finished_at`, same clock.",
+        "",
+        "| interval | p50 | p99 | mean | max |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| `finished_at` → WebSocket event | {fin['p50']:.2f} | {fin['p99']:.2f} | {fin['mean']:.2f} | "
+        f"{fin['max']:.2f} |",
+        f"| POST sent → WebSocket event | {post_event['p50']:.1f} | {post_event['p99']:.1f} | "
+        f"{post_event['mean']:.1f} | {post_event['max']:.1f} |",
+    ]
+    if polling:
+        requests = live["summary"]["polling_requests"]
+        lines += [
+            f"| `finished_at` → polling client saw it | {polling['p50']:.1f} | {polling['p99']:.1f} | "
+            f"{polling['mean']:.1f} | {polling['max']:.1f} |",
+            "",
+            f"The polling client is `client/`'s wait ({live.get('polling_client', 'exponential backoff')}); it "
+            f"made {requests['p50']:.0f} GETs per report at the median ({requests['max']:.0f} at most) where the "
+            "WebSocket needed one connection for all of them.",
+        ]
+    lines += [
+        "",
+        "## Webhooks (`bench/webhooks.py`)",
+        "",
+        f"{fast['events']:,} events fanned out to a fast receiver on 127.0.0.1, delivered by one worker; then the "
+        f"same with a second endpoint that never answers (timeout {hooks['webhook_timeout_s']:g} s).",
+        "",
+        "| run | delivered | seconds | deliveries/s |",
+        "| --- | ---: | ---: | ---: |",
+        f"| fast endpoint alone | {fast['fast_delivered']:,} | {fast['seconds_from_worker_ready']:.2f} | "
+        f"{fast['deliveries_per_second']:.0f} |",
+        f"| fast endpoint beside a hanging one | {hanging['fast_delivered']:,} | "
+        f"{hanging['seconds_from_worker_ready']:.2f} | {hanging['deliveries_per_second']:.0f} |",
+        "",
+        "## PDF render by size, and memory (`bench/model_table.py`)",
+        "",
+        "`model_table` reports of N users through the API and the worker (`started_at` → `finished_at`, median), "
+        "next to one bare `pisa.CreatePDF` on the HTML the same report renders (best of the runs). From 400 rows "
+        "on, the worker lays the document out in parts at the same time and joins them (REPORT_RENDER_PROCESSES, "
+        "one per CPU). Worker memory is the peak PSS of the worker and its children while that size ran; web is "
+        "daphne's.",
+        "",
+        "| rows | pages | worker s | bare xhtml2pdf s | worker / bare | worker peak MB | web MB |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in tables["results"]:
+        lines.append(
+            f"| {row['rows']:,} | {row['pages']} | {row['worker_seconds_median']:.2f} | "
+            f"{row['bare_seconds_best']:.2f} | {row['ratio']:.2f} | {row['worker_peak_mb']:.0f} | "
+            f"{row['web_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        "Scale-out across web and worker processes on PostgreSQL: [deployment.md](deployment.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs: a look, not figures to keep")
+    parser.add_argument("--output", type=Path, default=DOC, help="the Markdown to write (docs/benchmarks.md)")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    machine = machine_info()
+    quick = args.quick
+    results = {
+        "core": run("core.py", *(["--reports", "30", "--duration", "5", "--rounds", "1"] if quick else [])),
+        "live": run("live.py", *(["--count", "50"] if quick else [])),
+        "webhooks": run("webhooks.py", *(["--events", "300"] if quick else [])),
+        "model_table": run(
+            "model_table.py",
+            *(["--rows", "100", "2000", "--repeat", "1"] if quick else ["--rows", "100", "500", "2000", "10000"]),
+        ),
+    }
+    command = "python bench/run_all.py" + (" --quick" if quick else "")
+    args.output.write_text(render(results, machine, time.monotonic() - started, command))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"run-all-{stamp}.json").write_text(json.dumps({"machine": machine, **results}, indent=2))
+    say(f"wrote {os.path.relpath(args.output, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
