@@ -5,7 +5,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from notifications import services
-from notifications.models import DeliveryStatus, WebhookDelivery
+from notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from tests.webhook_receivers import receiver
 
 pytestmark = pytest.mark.django_db
@@ -59,15 +59,21 @@ def test_enable_disable_rotate_and_test_actions_with_permission(user):
     assert ping.status == DeliveryStatus.SUCCEEDED
 
 
-def test_actions_are_refused_without_the_change_permission(user):
+@pytest.mark.parametrize("action", ["enable_endpoints", "disable_endpoints", "send_test", "rotate_secret"])
+def test_actions_are_refused_without_the_change_permission(user, action):
     endpoint = services.endpoint_create(owner=user, url="http://127.0.0.1:9/hooks")
+    if action == "enable_endpoints":
+        services.endpoint_disable(endpoint=endpoint, reason="Disabled by its owner.")
+    before = WebhookEndpoint.objects.values().get(pk=endpoint.pk)
     viewer = _staff("viewer", "view_webhookendpoint")
 
-    response = _act(viewer, "webhookendpoint", "disable_endpoints", [endpoint.pk])
+    page = viewer.get("/admin/notifications/webhookendpoint/").content.decode()
+    response = _act(viewer, "webhookendpoint", action, [endpoint.pk])
 
-    endpoint.refresh_from_db()
-    assert endpoint.enabled is True
+    assert f'value="{action}"' not in page
     assert response.status_code == 200  # the changelist, with no such action offered
+    assert WebhookEndpoint.objects.values().get(pk=endpoint.pk) == before  # nothing changed, no secret rotated
+    assert not WebhookDelivery.objects.filter(event_type="ping").exists()  # no test sent
 
 
 def test_deliveries_are_a_read_only_log_with_redeliver(user):
