@@ -65,3 +65,10 @@ def test_admin_exports_selected_users_and_the_download_appears_live(browser_cont
     report = Report.objects.get(requested_by=auditor)
     assert report.report_type == "model_table"
     assert report.parameters["model"] == "auth.user"
+
+    # And the admin index shows the queues and today's succeeded export in the chart
+    page.goto("/admin/")
+    health = page.locator("#queue-health")
+    expect(health.locator('tr[data-queue="reports"] [data-count="failed"]')).to_have_text("0")
+    expect(health.locator("svg rect title").last).to_have_text(re.compile(r": 1 succeeded$"))
+    health.screenshot(path=str(SCREENSHOT.with_name("admin-queue-health.png")))
