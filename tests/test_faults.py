@@ -80,7 +80,7 @@ def test_redis_stopped_and_restarted_mid_flow_loses_no_report(client, fault_redi
             started = time.monotonic()
             during.append(submit(client))
             post_seconds.append(time.monotonic() - started)
-        assert max(post_seconds) < 1.0, post_seconds
+        assert max(post_seconds) < 2.0, post_seconds  # about 0.3 s measured; the margin is for a loaded machine
         assert set(statuses(during).values()) == {"queued"}
         # And reads work: one report, the list, a file
         done = client.get(f"/api/v1/reports/{before[0]}").json()
