@@ -11,7 +11,6 @@ import time
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
-from django.utils import timezone
 
 from reports.models import Report
 from reports.services import reports_reap_stuck
@@ -235,10 +234,8 @@ def test_the_reaper_runs_on_rqs_cron(wren, fault_redis):
     )
     try:
         # Then the reaper, enqueued by the cron and run by the worker, gets the report built
-        started = timezone.now()
         wait_until(lambda: statuses([report.id])[report.id] == "succeeded", timeout=30, what="report built via cron")
         assert builds([report.id])[report.id] == {"start": 1, "end": 1}
-        assert (timezone.now() - started).total_seconds() < 30
     finally:
         scheduler.send_signal(signal.SIGTERM)
         try:
