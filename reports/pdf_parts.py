@@ -4,7 +4,7 @@ xhtml2pdf uses one core. A report of thousands of rows is cut by its type into c
 (`ReportType.split_context`); each part is laid out in a process forked from the warm worker, so it starts with
 xhtml2pdf, fonts and templates already loaded, at most REPORT_RENDER_PROCESSES at a time. The parts come back as
 PDF files in a temporary folder, pypdf joins them, and
-"Page N of M" is drawn where the single-part layout puts it (base.html's `page-number` frame), because each part
+"Page N" is drawn where the single-part layout puts it (base.html's `page-number` frame), because each part
 only knows its own page numbers.
 
 The children only lay out HTML: no database, no Redis. The worker's parent only joins, so its memory does not grow
@@ -103,12 +103,11 @@ def lay_out_parts(parts: list[str], processes: int) -> list[bytes]:
 def _page_number_overlay(sizes: list[tuple[float, float]], style: PageNumberStyle) -> PdfReader:
     buffer = io.BytesIO()
     canvas = Canvas(buffer)
-    total = len(sizes)
     for number, (width, height) in enumerate(sizes, start=1):
         canvas.setPageSize((width, height))
         canvas.setFont(style.font, style.size)
         canvas.setFillColor(HexColor(style.colour))
-        canvas.drawString(style.x, style.baseline, f"Page {number} of {total}")
+        canvas.drawString(style.x, style.baseline, f"Page {number}")
         canvas.showPage()
     canvas.save()
     return PdfReader(io.BytesIO(buffer.getvalue()))

@@ -101,7 +101,7 @@ def test_documented_example_registers_and_builds_through_the_api(example_type, m
     assert lines[lines.index("Summary") + 1] == "2 groups with 3 memberships."
     assert lines[lines.index("Users") + 1 :] == ["Auditors", "2", "ada, bob", "Editors", "1", "bob"]
     assert re.fullmatch(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", lines[1])
-    assert "Page 1 of 1" in lines
+    assert "Page 1" in lines
 
 
 def test_documented_example_counts_inactive_users_when_asked(example_type, membership, api, user):

@@ -1,5 +1,5 @@
 """Big documents laid out in parts at the same time, then joined: every row once and in order, the title once,
-and every page numbered "Page N of M" as a whole-document layout would; a failing or overrunning part stops it all."""
+and every page numbered "Page N" as a whole-document layout would; a failing or overrunning part stops it all."""
 
 import io
 import os
@@ -55,7 +55,7 @@ def test_parts_joined_hold_every_row_once_in_order_and_number_every_page(export,
     texts = page_texts(joined.content)
     assert joined.pages == len(texts) > 2
     for number, text in enumerate(texts, start=1):
-        assert f"Page {number} of {len(texts)}" in text
+        assert f"\nPage {number}\n" in text
     rows = re.findall(r"^row(\d{4})$", "\n".join(texts), flags=re.MULTILINE)
     assert rows == [f"{number:04d}" for number in range(449)]
     assert rows == re.findall(r"^row(\d{4})$", "\n".join(page_texts(whole.content)), flags=re.MULTILINE)

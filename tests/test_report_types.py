@@ -67,7 +67,7 @@ def assert_common_header(
     """Title, who asked and when, the parameters used, and the page number in the footer."""
     assert lines[0] == f"{title} · {report.id}"
     assert re.fullmatch(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", lines[1]), lines[1]
-    assert re.fullmatch(rf"Page {page} of \d+", lines[2]), lines[2]
+    assert lines[2] == f"Page {page}", lines[2]
     assert lines[3] == title
     meta = next(line for line in lines if line.startswith("Requested by "))
     assert meta_field(meta, "Requested by") == requester
@@ -180,7 +180,7 @@ def test_user_access_over_many_users_numbers_every_page_and_repeats_the_table_he
     for number, lines in enumerate(pages, start=1):
         assert lines[0] == f"User access review · {report.id}"
         assert re.fullmatch(r"Generated .* UTC", lines[1]), lines[1]
-        assert lines[2] == f"Page {number} of {len(pages)}"
+        assert lines[2] == f"Page {number}"
         assert "Username" in lines
         assert "Joined" in lines
     # And every user is listed exactly once across the pages
