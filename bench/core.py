@@ -219,13 +219,13 @@ class World:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
         return result.stdout
 
-    def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+    def spawn(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (self.dir / f"{name}.log").open("wb")
         self.logs.append(log)
         return subprocess.Popen(
             command,
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **(extra_env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -285,7 +285,8 @@ class World:
     def start_worker(self, timeout: float = 60.0, extra_args: tuple[str, ...] = ()) -> None:
         before = self.workers_registered()
         command = [sys.executable, "manage.py", "rqworker", *extra_args, "reports", "notifications"]
-        self.worker = self.spawn("worker", command)
+        # As the Procfile runs it: the worker keeps its database connection between jobs.
+        self.worker = self.spawn("worker", command, extra_env={"DATABASE_CONN_MAX_AGE": "60"})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.worker.poll() is not None:

@@ -79,7 +79,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # 0 (a connection per request) by default: daphne runs each request's database work on a thread of its own,
+        # and a persistent connection would stay behind with every one of them. The Procfile's worker, one thread,
+        # keeps its connections (WORKER_DATABASE_CONN_MAX_AGE).
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
         conn_health_checks=True,
     )
 }
