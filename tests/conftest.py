@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from rest_framework.test import APIClient
 from rq import Worker
 
 from notifications import sms
+from scripts.private_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
@@ -101,6 +103,49 @@ def rq_worker(django_db_setup) -> Iterator[WorkerProcess]:
     worker = WorkerProcess().start()
     yield worker
     worker.stop()
+
+
+SERVER_START_TIMEOUT = 30.0
+
+
+def _wait_for_port(process: subprocess.Popen, port: int, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited early:\n{log_path.read_text(errors='replace')[-4000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"daphne did not listen within {timeout}s:\n{log_path.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def live_server_url(django_db_setup) -> Iterator[str]:
+    """daphne serving HTTP and WebSocket on one port, on the test database and Redis, as production runs it."""
+    port = free_port()
+    env = process_env(DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_DEBUG="1")
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    log_path = Path(os.environ["REPORTSITE_TEST_RUN_DIR"]) / f"daphne-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "reportsite.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for_port(process, port, log_path, SERVER_START_TIMEOUT)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
 
 
 @pytest.fixture

@@ -8,13 +8,11 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,7 +23,7 @@ from client.backoff import Deadline
 from client.waiting import _follow_events
 from reports.models import ReportTypeConfig
 from scripts.private_redis import free_port
-from tests.conftest import ROOT, process_env
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,38 +31,9 @@ SLOW = "test_slow"  # sleeps `seconds`, reporting progress (tests/testapp/report
 
 
 @pytest.fixture(scope="module")
-def site_url(django_db_setup) -> Iterator[str]:
-    """daphne serving the site on a free 127.0.0.1 port."""
-    port = free_port()
-    env = process_env(DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_DEBUG="1")
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = Path(os.environ["REPORTSITE_TEST_RUN_DIR"]) / f"daphne-client-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "reportsite.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daphne did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+def site_url(live_server_url) -> str:
+    """daphne serving the site on a free 127.0.0.1 port (tests/conftest.py)."""
+    return live_server_url
 
 
 @pytest.fixture
