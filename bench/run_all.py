@@ -41,6 +41,16 @@ def run(script: str, *args: str) -> dict:
     return json.loads(max(made, key=lambda path: path.stat().st_mtime).read_text())
 
 
+def latest(script: str) -> dict:
+    """The newest results file a script wrote earlier, for a benchmark not run again (--reuse)."""
+    prefix = script.removesuffix(".py").replace("_", "-")
+    made = sorted(RESULTS.glob(f"{prefix}-*.json"), key=lambda path: path.stat().st_mtime)
+    if not made:
+        raise SystemExit(f"--reuse {prefix}: no bench/results/{prefix}-*.json yet; run it first")
+    say(f"reusing {made[-1].relative_to(ROOT)}")
+    return json.loads(made[-1].read_text())
+
+
 def verdict(met: bool) -> str:
     return "**met**" if met else "**missed**"
 
@@ -198,21 +208,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs: a look, not figures to keep")
     parser.add_argument("--output", type=Path, default=DOC, help="the Markdown to write (docs/benchmarks.md)")
+    parser.add_argument(
+        "--reuse",
+        nargs="+",
+        default=[],
+        choices=["core", "live", "webhooks", "model_table"],
+        help="take these from their newest results file instead of running them again",
+    )
     args = parser.parse_args()
 
     started = time.monotonic()
     machine = machine_info()
     quick = args.quick
-    results = {
-        "core": run("core.py", *(["--reports", "30", "--duration", "5", "--rounds", "1"] if quick else [])),
-        "live": run("live.py", *(["--count", "50"] if quick else [])),
-        "webhooks": run("webhooks.py", *(["--events", "300"] if quick else [])),
-        "model_table": run(
+    plan = {
+        "core": ("core.py", ["--reports", "30", "--duration", "5", "--rounds", "1"] if quick else []),
+        "live": ("live.py", ["--count", "50"] if quick else []),
+        "webhooks": ("webhooks.py", ["--events", "300"] if quick else []),
+        "model_table": (
             "model_table.py",
-            *(["--rows", "100", "2000", "--repeat", "1"] if quick else ["--rows", "100", "500", "2000", "10000"]),
+            ["--rows", "100", "2000", "--repeat", "1"] if quick else ["--rows", "100", "500", "2000", "10000"],
         ),
     }
+    results = {
+        name: latest(script) if name in args.reuse else run(script, *script_args)
+        for name, (script, script_args) in plan.items()
+    }
     command = "python bench/run_all.py" + (" --quick" if quick else "")
+    if args.reuse:
+        command += f" (with {', '.join(args.reuse)} from earlier runs the same day)"
     args.output.write_text(render(results, machine, time.monotonic() - started, command))
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
