@@ -92,9 +92,23 @@ def _current() -> _Publisher:
         return _publisher
 
 
+_wait_for_each_publish = False
+
+
+def publish_before_returning() -> None:
+    """For a process that can spare the round trip (a worker between two steps of a job): each `group_send` then
+    waits until its events are sent. Otherwise the publisher thread first has to win the GIL from the thread that
+    goes on working (up to Python's 5 ms switch interval), and the event leaves that much later."""
+    global _wait_for_each_publish
+    _wait_for_each_publish = True
+
+
 def group_send(messages: Messages) -> None:
-    """Hand each (group, message) to this process's publisher; returns at once."""
+    """Hand each (group, message) to this process's publisher; returns at once, or once they are sent (or given up
+    on, after PUBLISH_TIMEOUT) in a process that asked for that."""
     _current().submit(messages)
+    if _wait_for_each_publish:
+        flush(PUBLISH_TIMEOUT + 1.0)  # past the publisher's own timeout, so it has given up by then
 
 
 def flush(timeout: float = PUBLISH_TIMEOUT) -> bool:

@@ -72,6 +72,7 @@ class ReportWorker(Worker):
         super().__init__(*args, **kwargs)
         self._running_in_process = False
         self._restart_requested = False
+        live.publish_before_returning()  # a finished report's event leaves before the next job's work starts
         try:
             preload()
         except Exception:

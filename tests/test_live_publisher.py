@@ -97,3 +97,17 @@ def test_a_full_queue_drops_the_newest_event_with_a_warning(fresh_publisher, sil
 
     assert live._publisher.dropped == 1
     assert "Live event queue full (2); dropped an event (1 so far)" in caplog.text
+
+
+def test_a_worker_waits_until_its_events_are_sent(fresh_publisher, silent_redis, monkeypatch, caplog):
+    hanging_layer = RedisPubSubChannelLayer(hosts=[silent_redis])
+    monkeypatch.setattr(live, "get_channel_layer", lambda: hanging_layer)
+    monkeypatch.setattr(live, "_wait_for_each_publish", False)
+    live.publish_before_returning()  # what the worker does at start
+
+    with caplog.at_level(logging.WARNING, logger="reports.live"):
+        live.group_send([("reports.test-wait", {"type": "report.event"})])
+
+        # The call returned only once the publisher was done with the event (here: gave up on a Redis that hangs)
+        assert live._publisher.queue._unfinished_tasks == 0
+    assert "Could not publish 1 live event(s)" in caplog.text
