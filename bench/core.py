@@ -199,6 +199,8 @@ class World:
             # Measured here: how fast the system goes, not its limits. No per-user rate, no load shedding.
             REPORT_CREATE_RATE="",
             REPORT_QUEUE_MAX_BACKLOG="0",
+            # The requesters' emails go nowhere: the figures are the service's, not those of an SMTP server.
+            DJANGO_EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
         )
         return env
 

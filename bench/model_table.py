@@ -8,7 +8,7 @@ export, and for each size requests `model_table` reports of that many users over
 "worker" is the report's own `started_at` to `finished_at` (build, render, store). "bare" is a single
 `pisa.CreatePDF(html)` on the HTML that report renders, without the project's resource policy or anything else,
 in a fresh `manage.py shell` of the same world, best of --repeat. "worker peak" is the highest memory (PSS) of the
-worker and its children (the parts' layout processes), sampled every 20 ms while that size ran; "web" is daphne's
+worker and its children (the parts' layout processes), sampled every 100 ms while that size ran; "web" is daphne's
 after the requests. Prints a table and writes
 bench/results/model-table-<timestamp>.json. Talks to 127.0.0.1 only.
 """
@@ -87,7 +87,8 @@ def tree_memory_bytes(pid: int) -> int:
 
 
 class PeakMemory:
-    """Samples a process tree's memory (PSS) every 20 ms on a thread; `peak` is the highest sum seen."""
+    """Samples a process tree's memory (PSS) every 100 ms on a thread; `peak` is the highest sum seen. Not more often:
+    reading /proc costs CPU, taken from the processes being measured."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak, self._stop = pid, 0, threading.Event()
@@ -96,7 +97,7 @@ class PeakMemory:
     def _sample(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, tree_memory_bytes(self.pid))
-            time.sleep(0.02)
+            time.sleep(0.1)
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()

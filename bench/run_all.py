@@ -184,8 +184,8 @@ def render(results: dict, machine: dict, seconds: float, command: str) -> str:
         "`model_table` reports of N users through the API and the worker (`started_at` → `finished_at`, median), "
         "next to one bare `pisa.CreatePDF` on the HTML the same report renders (best of the runs). From 400 rows "
         "on, the worker lays the document out in parts at the same time and joins them (REPORT_RENDER_PROCESSES, "
-        "one per CPU). Worker memory is the peak PSS of the worker and its children while that size ran; web is "
-        "daphne's.",
+        "one per CPU). Worker memory is the peak PSS of the worker and its children while that size ran (sampled "
+        "every 100 ms); web is daphne's.",
         "",
         "| rows | pages | worker s | bare xhtml2pdf s | worker / bare | worker peak MB | web MB |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
