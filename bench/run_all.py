@@ -51,11 +51,22 @@ def latest(script: str) -> dict:
     return json.loads(made[-1].read_text())
 
 
+def provenance(result: dict) -> str:
+    """When and from which commit a benchmark's figures are, and how loaded the machine was as it started."""
+    machine = result["machine"]
+    load = machine.get("loadavg_at_start") or ["?"]
+    dirty = " with uncommitted changes" if machine.get("git_dirty_files") else ""
+    return (
+        f"Run {machine['date_utc'][:16].replace('T', ' ')} UTC, commit `{machine['git_commit']}`{dirty}, "
+        f"load average {load[0]} at the start."
+    )
+
+
 def verdict(met: bool) -> str:
     return "**met**" if met else "**missed**"
 
 
-def render(results: dict, machine: dict, seconds: float, command: str) -> str:
+def render(results: dict, machine: dict, command: str) -> str:
     core, live, hooks, tables = results["core"], results["live"], results["webhooks"], results["model_table"]
     lat, tp = core["latency"]["summary"], core["throughput"]
     fin, post_event = live["summary"]["finished_to_event_ms"], live["summary"]["post_to_event_ms"]
@@ -63,14 +74,13 @@ def render(results: dict, machine: dict, seconds: float, command: str) -> str:
     fast, hanging = hooks["runs"][0], hooks["runs"][1]
     by_rows = {row["rows"]: row for row in tables["results"]}
     two_thousand, ten_thousand = by_rows.get(2000), by_rows.get(10000)
-    load = machine.get("loadavg_at_start")
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `{command}` on {machine['date_utc'][:16].replace('T', ' ')} UTC in {seconds / 60:.0f} min, "
-        f"from commit `{machine['git_commit']}`{' (with uncommitted changes)' if machine['git_dirty_files'] else ''}.",
+        f"Written by `{command}` on {machine['date_utc'][:16].replace('T', ' ')} UTC. "
         f"Machine: {machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
-        f"Linux {machine['kernel']}, Python {machine['python']}. Load average at the start: {load}.",
+        f"Linux {machine['kernel']}, Python {machine['python']}. Each section says when its figures were taken, "
+        "from which commit, and how loaded the machine was.",
         "Every figure comes from the scripts in `bench/` (how to run each: bench/README.md); the JSON of each run is "
         "in bench/results/. Each script builds its own world: a SQLite database, a private Redis, daphne and one "
         "`manage.py rqworker`, with `DJANGO_DEBUG=0`, talking to 127.0.0.1 only. The machine may be shared: treat "
@@ -110,6 +120,8 @@ def render(results: dict, machine: dict, seconds: float, command: str) -> str:
         "",
         "## Submit: latency and throughput (`bench/core.py`)",
         "",
+        provenance(core),
+        "",
         f"{core['latency']['count']} one-page `user_access` reports, one at a time; the client polls every "
         f"{core['latency']['poll_interval_ms']:g} ms. Times in ms.",
         "",
@@ -145,6 +157,8 @@ def render(results: dict, machine: dict, seconds: float, command: str) -> str:
         "",
         "## Live push: the end of a report, on the WebSocket and by polling (`bench/live.py`)",
         "",
+        provenance(live),
+        "",
         f"{live['count']} one-page reports, one at a time, followed on `/ws/reports/` (events in order: "
         f"{live['events_in_order']}). Times in ms from the report's `finished_at`, same clock.",
         "",
@@ -169,6 +183,8 @@ def render(results: dict, machine: dict, seconds: float, command: str) -> str:
         "",
         "## Webhooks (`bench/webhooks.py`)",
         "",
+        provenance(hooks),
+        "",
         f"{fast['events']:,} events fanned out to a fast receiver on 127.0.0.1, delivered by one worker; then the "
         f"same with a second endpoint that never answers (timeout {hooks['webhook_timeout_s']:g} s).",
         "",
@@ -180,6 +196,8 @@ def render(results: dict, machine: dict, seconds: float, command: str) -> str:
         f"{hanging['seconds_from_worker_ready']:.2f} | {hanging['deliveries_per_second']:.0f} |",
         "",
         "## PDF render by size, and memory (`bench/model_table.py`)",
+        "",
+        provenance(tables),
         "",
         "`model_table` reports of N users through the API and the worker (`started_at` → `finished_at`, median), "
         "next to one bare `pisa.CreatePDF` on the HTML the same report renders (best of the runs). From 400 rows "
@@ -196,6 +214,22 @@ def render(results: dict, machine: dict, seconds: float, command: str) -> str:
             f"{row['bare_seconds_best']:.2f} | {row['ratio']:.2f} | {row['worker_peak_mb']:.0f} | "
             f"{row['web_mb']:.0f} |"
         )
+    lines += ["", "## Reading", ""]
+    if tp["ratio"] < 0.6:
+        lines += [
+            f"- **POST / GET below 0.60.** Both answers pay the same fixed cost under daphne (Django's ASGI handler "
+            f"runs each request's sync code on a thread of its own, with a new database connection): about "
+            f"{tp['me']['daphne_cpu_ms_per_request']:.0f} ms of CPU for GET /api/v1/me. A POST adds the work that "
+            "makes it a POST: the type and permission lookups, the insert under SQLite's write lock, the enqueue, "
+            "the live event and the webhook fan-out. Making the common part faster lowers the ratio; the "
+            "profiles and the ideas tried are in [benchmark-history.md](benchmark-history.md).",
+        ]
+    if two_thousand and two_thousand["ratio"] > 0.6:
+        lines += [
+            "- **2,000 rows above 0.6 of one bare call.** The document is laid out in two parts on this "
+            "machine's two vCPUs, so 0.5 plus the fork, the HTML and the join is the floor; two layouts at once "
+            "also run slower each than one alone here. More cores lower it (REPORT_RENDER_PROCESSES).",
+        ]
     lines += [
         "",
         "Scale-out across web and worker processes on PostgreSQL: [deployment.md](deployment.md).",
@@ -217,7 +251,6 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    started = time.monotonic()
     machine = machine_info()
     quick = args.quick
     plan = {
@@ -234,9 +267,7 @@ def main() -> int:
         for name, (script, script_args) in plan.items()
     }
     command = "python bench/run_all.py" + (" --quick" if quick else "")
-    if args.reuse:
-        command += f" (with {', '.join(args.reuse)} from earlier runs the same day)"
-    args.output.write_text(render(results, machine, time.monotonic() - started, command))
+    args.output.write_text(render(results, machine, command))
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"run-all-{stamp}.json").write_text(json.dumps({"machine": machine, **results}, indent=2))
