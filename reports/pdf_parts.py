@@ -18,6 +18,7 @@ import os
 import select
 import signal
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +83,15 @@ def _wait_for_one(running: dict[int, int]) -> tuple[int, int]:
             os.close(pidfd)
 
 
-def lay_out_parts(parts: list[str], processes: int) -> list[bytes]:
+Part = str | Callable[[], str]
+
+
+def lay_out_parts(parts: Sequence[Part], processes: int) -> list[bytes]:
     """Each part's PDF, laid out in a child process per part, at most `processes` at a time: parts smaller than
-    the whole keep each child's memory small, and xhtml2pdf takes longer per row the longer the document."""
+    the whole keep each child's memory small, and xhtml2pdf takes longer per row the longer the document.
+
+    A part may be a function that makes its HTML: it is called just before its child starts, so the HTML of the
+    next part is made while the first is already being laid out."""
     with tempfile.TemporaryDirectory(prefix="report-parts-") as folder:
         destinations = [Path(folder) / f"part-{index:04d}.pdf" for index in range(len(parts))]
         waiting = list(range(len(parts)))
@@ -93,7 +100,8 @@ def lay_out_parts(parts: list[str], processes: int) -> list[bytes]:
             while waiting or running:
                 while waiting and len(running) < max(1, processes):
                     index = waiting.pop(0)
-                    running[_start_layout(parts[index], destinations[index])] = index
+                    part = parts[index]
+                    running[_start_layout(part if isinstance(part, str) else part(), destinations[index])] = index
                 pid, status = _wait_for_one(running)
                 index = running.pop(pid)
                 if status != 0 or not destinations[index].exists():
@@ -130,6 +138,6 @@ def join_and_number(contents: list[bytes], style: PageNumberStyle = PAGE_NUMBERS
     return RenderedPdf(content=buffer.getvalue(), pages=len(sizes))
 
 
-def render_parts(parts: list[str], processes: int) -> RenderedPdf:
-    """The PDF of a document given as consecutive parts (each a whole HTML document)."""
+def render_parts(parts: Sequence[Part], processes: int) -> RenderedPdf:
+    """The PDF of a document given as consecutive parts (each a whole HTML document, or a function making it)."""
     return join_and_number(lay_out_parts(parts, processes))

@@ -1,6 +1,8 @@
 """From a report and its builder's context to PDF bytes: the common header, parameters and footer for every type."""
 
 import json
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -35,9 +37,18 @@ def render_report(report: Report, report_type: ReportType, context: dict[str, An
     parts = report_type.split_context(context, processes) if processes > 1 else None
     if not parts or len(parts) < 2:
         return html_to_pdf(report_html(report, report_type, context))
+    generated_at = timezone.now()  # one time on every part's header and footer
     return render_parts(
         [
-            report_html(report, report_type, part, continuation=index > 0, numbered_after_join=True)
+            partial(
+                report_html,
+                report,
+                report_type,
+                part,
+                continuation=index > 0,
+                numbered_after_join=True,
+                generated_at=generated_at,
+            )
             for index, part in enumerate(parts)
         ],
         processes,
@@ -51,6 +62,7 @@ def report_html(
     *,
     continuation: bool = False,
     numbered_after_join: bool = False,
+    generated_at: datetime | None = None,
 ) -> str:
     """The document xhtml2pdf lays out: the type's template with the header, parameters and footer of every type."""
     return render_to_string(
@@ -63,7 +75,7 @@ def report_html(
             "report_type": report_type,
             "parameters": [(name, _display(value)) for name, value in sorted(report.parameters.items())],
             "requested_by": report.requested_by,
-            "generated_at": timezone.now(),
+            "generated_at": generated_at or timezone.now(),
         },
     )
 
