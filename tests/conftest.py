@@ -79,7 +79,8 @@ class WorkerProcess:
         raise RuntimeError(f"worker did not register within {timeout}s:\n{self.log_text()}")
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+        """The whole log: tests look for lines in it, and a busy worker's tail soon scrolls past them."""
+        return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process and self.process.poll() is None:
