@@ -2,7 +2,8 @@
 
 Started as `manage.py rqworker --worker-class bench.timed_worker.TimedWorker reports notifications` with
 BENCH_TIMING_LOG set: each job appends one JSON line from the parent (dequeued, fork, reaped) and one from the
-horse (start, RQ bookkeeping done, job function done, RQ finalize done). Wall-clock epoch seconds, so they line up
+horse (start, RQ bookkeeping done, job function done, RQ finalize done); a job that runs in the worker's own
+process (every type but an isolated one) writes its "horse" line from the worker itself. Wall-clock epoch seconds, so they line up
 with the report's created_at/started_at/finished_at. Nothing else changes: it calls the same methods it wraps.
 """
 
@@ -37,6 +38,7 @@ class TimedWorker(ReportWorker):
 
     def execute_job(self, job, queue):
         self._bench["execute_job"] = time.time()
+        self._horse = {"horse_start": self._bench["execute_job"]}  # jobs run in this process unless isolated
         super().execute_job(job, queue)
         self._bench["reaped"] = time.time()
         enqueued = job.enqueued_at.timestamp() if job.enqueued_at else None
