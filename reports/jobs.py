@@ -51,18 +51,23 @@ def enqueue_render(report_id: str, *, timeout: int | None, isolated: bool = Fals
 
     A failure is logged, not raised: the report stays queued and the reaper enqueues it again once Redis answers.
     """
+    queue = _queue()
     try:
-        _queue().enqueue(
-            render_report,
-            report_id,
-            timeout,
-            job_id=report_id,
-            job_timeout=timeout,
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
-            description=f"render {report_id}",
-            meta={"isolated": True} if isolated else None,
-        )
+        # One round trip: RQ sends the queue registration and the job on separate ones unless given a pipeline.
+        with queue.connection.pipeline() as pipeline:
+            queue.enqueue(
+                render_report,
+                report_id,
+                timeout,
+                job_id=report_id,
+                job_timeout=timeout,
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                description=f"render {report_id}",
+                meta={"isolated": True} if isolated else None,
+                pipeline=pipeline,
+            )
+            pipeline.execute()
     except RedisError:
         logger.warning("Could not enqueue report %s; the reaper will retry", report_id, exc_info=True)
         return False

@@ -54,14 +54,15 @@ def report_create(
     )
     values = available.report_type.clean(values)
     available.report_type.authorize(user, values)
-    with transaction.atomic():
-        report = Report.objects.create(
-            requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
-        )
-        publish_report_event(report)
-        transaction.on_commit(
-            partial(jobs.enqueue_render, report.id, timeout=available.timeout, isolated=available.report_type.isolated)
-        )
+    # One INSERT needs no transaction of its own. Inside a caller's transaction (an idempotent POST) the event and
+    # the enqueue wait for its commit; otherwise they follow the INSERT at once.
+    report = Report.objects.create(
+        requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
+    )
+    publish_report_event(report)
+    transaction.on_commit(
+        partial(jobs.enqueue_render, report.id, timeout=available.timeout, isolated=available.report_type.isolated)
+    )
     return report
 
 
