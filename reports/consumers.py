@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from reports import selectors
-from reports.events import envelope, report_group, report_representation, user_group
+from reports.events import envelope, report_representation, user_group
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -48,17 +48,25 @@ class UserReportsConsumer(_ReportEventsConsumer):
 class ReportConsumer(_ReportEventsConsumer):
     """/ws/reports/{id}/: one report's events, after a snapshot of its current state."""
 
+    report_id = ""
+
     async def subscribe(self, user) -> None:
-        report_id = self.scope["url_route"]["kwargs"]["report_id"]
+        self.report_id = self.scope["url_route"]["kwargs"]["report_id"]
+        # Events are published once, to the requester's group (reports/events.py); this socket keeps its report's.
         # Join before reading, so no change can fall between the snapshot and the first event.
-        await self.channel_layer.group_add(report_group(report_id), self.channel_name)
-        self.groups = [report_group(report_id)]
-        snapshot = await self._snapshot(user, report_id)
+        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        self.groups = [user_group(user.pk)]
+        snapshot = await self._snapshot(user, self.report_id)
         await self.accept()
         if snapshot is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
         await self.send_json(snapshot)
+
+    async def report_event(self, message: dict[str, Any]) -> None:
+        report = message["event"].get("data", {}).get("report") or {}
+        if report.get("id") == self.report_id:
+            await self.send_json(message["event"])
 
     @database_sync_to_async
     def _snapshot(self, user, report_id: str) -> dict[str, Any] | None:

@@ -35,10 +35,6 @@ def user_group(user_id: int) -> str:
     return f"reports.user.{user_id}"
 
 
-def report_group(report_id: str) -> str:
-    return f"reports.report.{report_id}"
-
-
 def envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": new_id("evt"),
@@ -70,9 +66,11 @@ def register_sink(sink: EventSink) -> None:
 
 
 def dispatch(event: dict[str, Any], *, user_id: int, report_id: str, callback_url: str = "") -> None:
-    """Hand a committed event to every channel: the WebSocket first (it is the fastest), then the sinks."""
-    message = {"type": "report.event", "event": event}
-    live.group_send([(report_group(report_id), message), (user_group(user_id), message)])
+    """Hand a committed event to every channel: the WebSocket first (it is the fastest), then the sinks.
+
+    One publish per event, to the requester's group: the sockets that follow one report listen there too and keep
+    that report's events (reports/consumers.py)."""
+    live.group_send([(user_group(user_id), {"type": "report.event", "event": event})])
     for sink in _sinks:
         try:
             sink(event, user_id=user_id, callback_url=callback_url)

@@ -153,3 +153,25 @@ def test_user_stream_carries_only_the_users_own_reports(make_user):
         await communicator.disconnect()
 
     run(scenario)
+
+
+def test_report_stream_carries_only_its_own_report_of_the_same_user(user):
+    followed = report_create(user=user, report_type="user_access", parameters={})
+    token = _token(user)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, f"/ws/reports/{followed.id}/", headers=_headers(token=token))
+        await communicator.connect()
+        assert (await communicator.receive_json_from(RECEIVE_TIMEOUT))["type"] == "report.snapshot"
+
+        # When another report of the same requester is created and cancelled
+        other = await sync_to_async(report_create)(user=user, report_type="user_access", parameters={})
+        await sync_to_async(report_cancel)(report=other)
+        # Then this socket hears nothing of it, and still hears its own report
+        assert await communicator.receive_nothing(0.3)
+        await sync_to_async(report_cancel)(report=followed)
+        cancelled = await communicator.receive_json_from(RECEIVE_TIMEOUT)
+        assert (cancelled["type"], cancelled["data"]["report"]["id"]) == ("report.cancelled", followed.id)
+        await communicator.disconnect()
+
+    run(scenario)
