@@ -9,8 +9,11 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications.messaging import notifications_fan_out
+        from notifications.models import WebhookEndpoint
         from notifications.services import webhooks_fan_out
+        from reports import access_cache
         from reports.events import register_sink
 
         register_sink(webhooks_fan_out)
         register_sink(notifications_fan_out)
+        access_cache.watch(WebhookEndpoint)  # the fan-out reads endpoints through the cache

@@ -1,5 +1,6 @@
 """Writes on webhook endpoints, callback secrets and deliveries. The API, the admin and the worker use these."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from notifications import jobs
 from notifications.models import CallbackSecret, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from notifications.netsafety import resolve_destination
 from notifications.signing import new_secret
+from reports import access_cache
 from reports.events import REPORT_EVENT_TYPES, TERMINAL_EVENT_TYPES, envelope
 from reports.ids import new_id
 
@@ -86,6 +88,7 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> WebhookEndpoi
         WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(
             status=DeliveryStatus.SKIPPED, claimed_by=""
         )
+        access_cache.changed()  # an update() sends no signal
     endpoint.refresh_from_db()
     return endpoint
 
@@ -99,6 +102,7 @@ def endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.SKIPPED).update(
             status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), attempt_count=0, claimed_by=""
         )
+        access_cache.changed()  # an update() sends no signal
         transaction.on_commit(jobs.kick_delivery)
     endpoint.refresh_from_db()
     return endpoint
@@ -137,9 +141,30 @@ def signing_secrets(current: str, previous: str, previous_expires_at) -> list[st
     return [current]
 
 
-def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
-    wanted = endpoint.event_types or TERMINAL_EVENT_TYPES
-    return event_type in wanted
+@dataclass(frozen=True)
+class EndpointRoute:
+    """What the fan-out needs of an endpoint, kept in the per-process cache (reports/access_cache.py): every
+    event of every report looks them up."""
+
+    id: str
+    url: str
+    enabled: bool
+    event_types: tuple[str, ...]
+
+    def subscribed(self, event_type: str) -> bool:
+        return event_type in (self.event_types or TERMINAL_EVENT_TYPES)
+
+
+def _read_routes(user_id: int) -> tuple[EndpointRoute, ...]:
+    fields = ("id", "url", "enabled", "event_types")
+    return tuple(
+        EndpointRoute(id=pk, url=url, enabled=enabled, event_types=tuple(event_types or ()))
+        for pk, url, enabled, event_types in WebhookEndpoint.objects.filter(owner_id=user_id).values_list(*fields)
+    )
+
+
+def endpoint_routes(*, user_id: int) -> tuple[EndpointRoute, ...]:
+    return access_cache.current().get(("webhook_endpoints", user_id), lambda: _read_routes(user_id))
 
 
 def webhooks_fan_out(event: dict[str, Any], *, user_id: int, callback_url: str = "") -> list[WebhookDelivery]:
@@ -147,13 +172,13 @@ def webhooks_fan_out(event: dict[str, Any], *, user_id: int, callback_url: str =
     terminal event. Idempotent: the same event twice creates nothing new."""
     now = timezone.now()
     deliveries = []
-    for endpoint in WebhookEndpoint.objects.filter(owner_id=user_id):
-        if not _subscribed(endpoint, event["type"]):
+    for endpoint in endpoint_routes(user_id=user_id):
+        if not endpoint.subscribed(event["type"]):
             continue
         deliveries.append(
             WebhookDelivery(
                 owner_id=user_id,
-                endpoint=endpoint,
+                endpoint_id=endpoint.id,
                 url=endpoint.url,
                 event_id=event["id"],
                 event_type=event["type"],

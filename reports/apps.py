@@ -10,9 +10,10 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
-        from reports import token_admin
+        from reports import access_cache, token_admin
         from reports.registry import autodiscover
 
         autodiscover()
+        access_cache.connect_signals()
         # Here rather than in admin.py: DRF's token admin must be registered (by autodiscover) before it is replaced.
         token_admin.register(admin.site)

@@ -1,5 +1,6 @@
 """Reads. Every query that returns reports is scoped to the user asking, so isolation is not left to the views."""
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -7,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from reports import access_cache
 from reports.errors import ReportTypeNotPermitted, ReportTypeUnknown
 from reports.ids import looks_like_id
 from reports.models import Report, ReportTypeConfig
@@ -27,28 +29,56 @@ class AvailableReportType:
         return self.report_type.key
 
 
-def _configs(keys: list[str]) -> dict[str, ReportTypeConfig]:
+@dataclass(frozen=True)
+class ReportTypeSettings:
+    """A ReportTypeConfig row as the lookups need it: plain values, safe to keep and share between threads."""
+
+    enabled: bool
+    allowed_group_ids: frozenset[int]
+    timeout_seconds: int | None
+    retention_days: int | None
+    default_parameters: dict[str, Any]
+
+
+def _read_configs() -> dict[str, ReportTypeSettings]:
     return {
-        config.key: config
-        for config in ReportTypeConfig.objects.filter(key__in=keys).prefetch_related("allowed_groups")
+        config.key: ReportTypeSettings(
+            enabled=config.enabled,
+            allowed_group_ids=frozenset(group.pk for group in config.allowed_groups.all()),
+            timeout_seconds=config.timeout_seconds,
+            retention_days=config.retention_days,
+            default_parameters=config.default_parameters,
+        )
+        for config in ReportTypeConfig.objects.prefetch_related("allowed_groups")
     }
 
 
-def _resolve(report_type: ReportType, config: ReportTypeConfig | None, user: AbstractBaseUser) -> AvailableReportType:
+def _resolve(
+    report_type: ReportType, config: ReportTypeSettings | None, user: AbstractBaseUser, view: access_cache.AccessView
+) -> AvailableReportType:
     if config is not None and not config.enabled:
         raise ReportTypeUnknown(f"The report type {report_type.key!r} is disabled.")
     if not report_type.is_permitted(user):
         raise ReportTypeNotPermitted(f"You may not request {report_type.key!r} reports.")
-    if config is not None and not user.is_superuser:
-        allowed = {group.pk for group in config.allowed_groups.all()}
-        if allowed and not allowed.intersection(user.groups.values_list("pk", flat=True)):
-            raise ReportTypeNotPermitted(f"{report_type.key!r} reports are limited to certain groups.")
+    if (
+        config is not None
+        and config.allowed_group_ids
+        and not user.is_superuser
+        and not config.allowed_group_ids.intersection(access_cache.group_ids(user, view))
+    ):
+        raise ReportTypeNotPermitted(f"{report_type.key!r} reports are limited to certain groups.")
     return AvailableReportType(
         report_type=report_type,
         timeout=(config.timeout_seconds if config and config.timeout_seconds else report_type.timeout),
         retention_days=(config.retention_days if config and config.retention_days else settings.REPORT_RETENTION_DAYS),
-        default_parameters=dict(config.default_parameters) if config else {},
+        default_parameters=copy.deepcopy(config.default_parameters) if config else {},
     )
+
+
+def _access(user: AbstractBaseUser) -> tuple[dict[str, ReportTypeSettings], access_cache.AccessView]:
+    view = access_cache.current()
+    access_cache.prime_permissions(user, view)
+    return view.get("report_type_configs", _read_configs), view
 
 
 def report_type_for_user(*, user: AbstractBaseUser, key: str) -> AvailableReportType:
@@ -56,16 +86,16 @@ def report_type_for_user(*, user: AbstractBaseUser, key: str) -> AvailableReport
     report_type = report_types.get(key) if isinstance(key, str) else None
     if report_type is None:
         raise ReportTypeUnknown(f"There is no report type {key!r}.")
-    return _resolve(report_type, _configs([key]).get(key), user)
+    configs, view = _access(user)
+    return _resolve(report_type, configs.get(key), user, view)
 
 
 def report_types_for_user(*, user: AbstractBaseUser) -> list[AvailableReportType]:
-    registered = report_types.all()
-    configs = _configs([report_type.key for report_type in registered])
+    configs, view = _access(user)
     available = []
-    for report_type in registered:
+    for report_type in report_types.all():
         try:
-            available.append(_resolve(report_type, configs.get(report_type.key), user))
+            available.append(_resolve(report_type, configs.get(report_type.key), user, view))
         except (ReportTypeUnknown, ReportTypeNotPermitted):
             continue
     return available

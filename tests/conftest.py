@@ -18,10 +18,23 @@ from rest_framework.test import APIClient
 from rq import Worker
 
 from notifications import sms
+from reports import access_cache
 from scripts.private_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
+
+
+@pytest.fixture(autouse=True)
+def forget_cached_access(request) -> Iterator[None]:
+    """No test sees permissions or report-type settings cached by another: the database is rolled back or
+    flushed between tests without the signals that keep the cache right (reports/access_cache.py). A server
+    process outlives a test, so after one that used it every process is told to forget."""
+    access_cache.clear()
+    yield
+    access_cache.clear()
+    if "live_server_url" in request.fixturenames:
+        access_cache.forget_everywhere()
 
 
 def _database_url() -> str:
