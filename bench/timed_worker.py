@@ -3,8 +3,9 @@
 Started as `manage.py rqworker --worker-class bench.timed_worker.TimedWorker reports notifications` with
 BENCH_TIMING_LOG set: each job appends one JSON line from the parent (dequeued, fork, reaped) and one from the
 horse (start, RQ bookkeeping done, job function done, RQ finalize done); a job that runs in the worker's own
-process (every type but an isolated one) writes its "horse" line from the worker itself. Wall-clock epoch seconds, so they line up
-with the report's created_at/started_at/finished_at. Nothing else changes: it calls the same methods it wraps.
+process (every type but an isolated one) writes its "horse" line from the worker itself. Wall-clock epoch seconds,
+so they line up with the report's created_at/started_at/finished_at. Nothing else changes: it calls the same
+methods it wraps.
 """
 
 import json
