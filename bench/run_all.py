@@ -202,8 +202,9 @@ def render(results: dict, machine: dict, command: str) -> str:
         "`model_table` reports of N users through the API and the worker (`started_at` → `finished_at`, median), "
         "next to one bare `pisa.CreatePDF` on the HTML the same report renders (best of the runs). From 400 rows "
         "on, the worker lays the document out in parts at the same time and joins them (REPORT_RENDER_PROCESSES, "
-        "one per CPU). Worker memory is the peak PSS of the worker and its children while that size ran (sampled "
-        "every 100 ms); web is daphne's.",
+        "one per CPU). The timed reports run with nothing else measuring them; worker memory is the peak PSS of the "
+        "worker and its children during one more report of that size (sampled every 100 ms, not timed); web is "
+        "daphne's.",
         "",
         "| rows | pages | worker s | bare xhtml2pdf s | worker / bare | worker peak MB | web MB |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -223,6 +224,23 @@ def render(results: dict, machine: dict, command: str) -> str:
             "makes it a POST: the type and permission lookups, the insert under SQLite's write lock, the enqueue, "
             "the live event and the webhook fan-out. Making the common part faster lowers the ratio; the "
             "profiles and the ideas tried are in [benchmark-history.md](benchmark-history.md).",
+        ]
+    else:
+        lines += [
+            "- **What a POST costs beyond a GET** is mostly waiting, not work: under 50 connections every SQL query "
+            "and Redis round trip sends the request's thread back to queue for the GIL behind all the others (perf "
+            "counted 470 context switches per POST against 215 per GET before the change below). So a POST makes "
+            "as few as it can: the permissions, groups, report-type settings and webhook endpoints it needs come "
+            "from each process's memory (reports/access_cache.py, emptied through a Redis channel on every "
+            "change), the enqueue is one round trip, the event one publish handed to a background thread. What is "
+            "left: the token lookup (as for GET), the INSERT and the enqueue.",
+        ]
+    if two_thousand and two_thousand["ratio"] <= 0.6:
+        lines += [
+            "- **2,000 rows** are laid out in two parts at once on this machine's two vCPUs, in processes forked "
+            "from the warm worker with the cycle collector off; 0.5 plus the build, the HTML, the fork and the join "
+            "is the floor here. The bare call runs alone on the machine, and so do the timed reports: the memory "
+            "figure comes from one more report of each size, sampled from /proc, which is not timed.",
         ]
     if two_thousand and two_thousand["ratio"] > 0.6:
         lines += [
