@@ -2,6 +2,7 @@
 permissions, groups and report-type settings is obeyed by the next request in this process, and as soon as its
 announcement arrives in others."""
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -127,8 +128,9 @@ def refused_within(seconds: float, lookup: Callable[[], object]) -> bool:
 
 
 def listener_connection_ids() -> list[str]:
-    clients = cache._cache.get_client().client_list()
-    return [client["id"] for client in clients if client["name"].startswith(access_cache.LISTENER_NAME)]
+    """This process's listener's connections to Redis (other processes may listen too)."""
+    name = f"{access_cache.LISTENER_NAME}-{os.getpid()}"
+    return [client["id"] for client in cache._cache.get_client().client_list() if client["name"] == name]
 
 
 @pytest.mark.django_db
