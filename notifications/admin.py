@@ -5,6 +5,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote  # as the admin's own links: it unquotes "_40" in an id to "@"
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -138,7 +139,7 @@ class WebhookAttemptAdmin(ReadOnlyAdmin):
 
     @admin.display(description="delivery", ordering="delivery")
     def delivery_link(self, attempt: WebhookAttempt) -> str:
-        url = reverse("admin:notifications_webhookdelivery_change", args=[attempt.delivery_id])
+        url = reverse("admin:notifications_webhookdelivery_change", args=[quote(attempt.delivery_id)])
         return format_html('<a href="{}">{}</a> {}', url, attempt.delivery_id, attempt.delivery.url)
 
 
@@ -238,7 +239,7 @@ class NotificationMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="report", ordering="report")
     def report_link(self, message: NotificationMessage) -> str:
-        url = reverse("admin:reports_report_change", args=[message.report_id])
+        url = reverse("admin:reports_report_change", args=[quote(message.report_id)])
         return format_html('<a href="{}">{}</a>', url, message.report_id)
 
     @admin.display(description="status", ordering="status")

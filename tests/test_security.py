@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from django.contrib.admin.utils import quote  # the admin escapes "_" in ids: rep_40... is not rep@...
 from django.contrib.auth.models import Permission, User
 from django.core.files.base import ContentFile
 from django.test import Client
@@ -72,10 +73,10 @@ def test_staff_who_may_view_reports_see_them_and_nothing_else(user):
 
     # Then they see reports, read-only, and no other model
     assert admin.get("/admin/reports/report/").status_code == 200
-    change = admin.get(f"/admin/reports/report/{report.id}/change/")
+    change = admin.get(f"/admin/reports/report/{quote(report.id)}/change/")
     assert change.status_code == 200
     assert 'name="_save"' not in change.content.decode()
-    assert admin.post(f"/admin/reports/report/{report.id}/delete/", {"post": "yes"}).status_code == 403
+    assert admin.post(f"/admin/reports/report/{quote(report.id)}/delete/", {"post": "yes"}).status_code == 403
     assert Report.objects.filter(pk=report.id).exists()
     for path in ADMIN_PAGES[2:]:
         assert admin.get(path).status_code == 403, path
@@ -103,7 +104,7 @@ def test_admin_lists_and_forms_show_no_token_or_secret(secrets_in_play):
         "/admin/reports/apitoken/",
         f"/admin/reports/apitoken/{owner.pk}/change/",
         "/admin/notifications/webhookendpoint/",
-        f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/",
+        f"/admin/notifications/webhookendpoint/{quote(endpoint.pk)}/change/",
         "/admin/notifications/callbacksecret/",
     ]
     for path in pages:

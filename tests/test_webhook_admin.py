@@ -1,11 +1,15 @@
 """Webhook endpoints and deliveries in the admin: actions through the same services, and only with permission."""
 
+import re
+
 import pytest
+from django.contrib.admin.utils import quote  # the admin escapes "_" in ids: rep_40... is not rep@...
 from django.contrib.auth.models import Permission, User
 from django.test import Client
+from django.utils import timezone
 
 from notifications import services
-from notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.webhook_receivers import receiver
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +88,7 @@ def test_deliveries_are_a_read_only_log_with_redeliver(user):
     viewer = _staff("viewer", "view_webhookdelivery")
     operator = _staff("operator", "view_webhookdelivery", "change_webhookdelivery")
 
-    page = viewer.get(f"/admin/notifications/webhookdelivery/{delivery.pk}/change/")
+    page = viewer.get(f"/admin/notifications/webhookdelivery/{quote(delivery.pk)}/change/")
     assert page.status_code == 200
     assert b'name="_save"' not in page.content  # no way to edit the log
     assert viewer.get("/admin/notifications/webhookdelivery/add/").status_code == 403
@@ -102,7 +106,26 @@ def test_secrets_never_appear_in_the_admin(user):
     endpoint = services.endpoint_create(owner=user, url="http://127.0.0.1:9/hooks")
     admin = _staff("root", "view_webhookendpoint", "change_webhookendpoint")
 
-    page = admin.get(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/")
+    page = admin.get(f"/admin/notifications/webhookendpoint/{quote(endpoint.pk)}/change/")
 
     assert page.status_code == 200
     assert endpoint.secret.encode() not in page.content
+
+
+def test_the_attempt_log_links_to_a_delivery_whose_id_looks_escaped(user):
+    # Given a delivery whose id the admin's URL unescaping would misread ("_40" is how it writes "@")
+    delivery = WebhookDelivery.objects.create(
+        id="wd_40ab", owner=user, url="http://127.0.0.1:9/hooks", event_id="evt_x", event_type="report.failed",
+        payload={}, status=DeliveryStatus.FAILED, next_attempt_at=timezone.now(),
+    )  # fmt: skip
+    WebhookAttempt.objects.create(delivery=delivery, number=1, attempted_at=timezone.now(), error="refused")
+    viewer = _staff("viewer", "view_webhookattempt", "view_webhookdelivery")
+
+    # When a viewer follows the attempt's link to its delivery
+    listing = viewer.get("/admin/notifications/webhookattempt/").content.decode()
+    link = re.search(r'<a href="([^"]+)">wd_40ab</a>', listing).group(1)
+    page = viewer.get(link)
+
+    # Then it opens that delivery
+    assert page.status_code == 200
+    assert "wd_40ab" in page.content.decode()
