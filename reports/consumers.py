@@ -25,6 +25,11 @@ class _ReportEventsConsumer(AsyncJsonWebsocketConsumer, ABC):
             return
         await self.subscribe(user)
 
+    async def join_users_group(self, user) -> None:
+        """Every event of a user's reports is published once, to their group (reports/events.py)."""
+        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        self.groups = [user_group(user.pk)]
+
     @abstractmethod
     async def subscribe(self, user) -> None:
         """Join the groups, then accept (so no event falls between the two), and send what the client needs first."""
@@ -40,8 +45,7 @@ class UserReportsConsumer(_ReportEventsConsumer):
     """/ws/reports/: every event of the user's reports."""
 
     async def subscribe(self, user) -> None:
-        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
-        self.groups = [user_group(user.pk)]
+        await self.join_users_group(user)
         await self.accept()
 
 
@@ -52,10 +56,9 @@ class ReportConsumer(_ReportEventsConsumer):
 
     async def subscribe(self, user) -> None:
         self.report_id = self.scope["url_route"]["kwargs"]["report_id"]
-        # Events are published once, to the requester's group (reports/events.py); this socket keeps its report's.
-        # Join before reading, so no change can fall between the snapshot and the first event.
-        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
-        self.groups = [user_group(user.pk)]
+        # This socket keeps its report's events from the user's group (report_event below). Join before reading,
+        # so no change can fall between the snapshot and the first event.
+        await self.join_users_group(user)
         snapshot = await self._snapshot(user, self.report_id)
         await self.accept()
         if snapshot is None:

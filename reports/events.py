@@ -65,7 +65,7 @@ def register_sink(sink: EventSink) -> None:
         _sinks.append(sink)
 
 
-def dispatch(event: dict[str, Any], *, user_id: int, report_id: str, callback_url: str = "") -> None:
+def dispatch(event: dict[str, Any], *, user_id: int, callback_url: str = "") -> None:
     """Hand a committed event to every channel: the WebSocket first (it is the fastest), then the sinks.
 
     One publish per event, to the requester's group: the sockets that follow one report listen there too and keep
@@ -81,7 +81,5 @@ def dispatch(event: dict[str, Any], *, user_id: int, report_id: str, callback_ur
 def publish_report_event(report: Report, event_type: str | None = None) -> dict[str, Any]:
     """Build the event now and dispatch it once the current transaction commits (at once outside one)."""
     event = report_event(report, event_type)
-    transaction.on_commit(
-        partial(dispatch, event, user_id=report.requested_by_id, report_id=report.id, callback_url=report.callback_url)
-    )
+    transaction.on_commit(partial(dispatch, event, user_id=report.requested_by_id, callback_url=report.callback_url))
     return event
