@@ -1,6 +1,6 @@
 """Which Channels layer carries an event from a worker to a WebSocket consumer faster: core or pubsub?
 
-Publishes through `reports.live.group_send` (the path the worker and the web use) from this process, and receives
+Publishes through `common.live.group_send` (the path the worker and the web use) from this process, and receives
 in a separate process through the layer's own `receive`, as a consumer in daphne does; the time from publish to
 receipt is measured on the one clock of this machine. Each layer gets its own private Redis.
 
@@ -76,7 +76,7 @@ def measure(backend: str, events: int, gap: float) -> dict:
         if results.get(timeout=30) != "ready":
             raise RuntimeError("receiver did not start")
         _configure(backend)
-        from reports import live
+        from common import live
 
         time.sleep(0.2)
         for _ in range(events):

@@ -8,10 +8,10 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from common import access_cache
         from notifications.messaging import notifications_fan_out
         from notifications.models import WebhookEndpoint
         from notifications.services import webhooks_fan_out
-        from reports import access_cache
         from reports.events import register_sink
 
         register_sink(webhooks_fan_out)

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.ids import new_id
 from notifications import transport
 from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.services import (
@@ -28,7 +29,6 @@ from notifications.services import (
     signing_secrets,
 )
 from notifications.signing import signature_headers
-from reports.ids import new_id
 
 logger = logging.getLogger(__name__)
 

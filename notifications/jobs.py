@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from reports.jobs import queue_for
+from common.queues import queue_for
 
 logger = logging.getLogger(__name__)
 

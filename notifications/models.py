@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 from phonenumber_field.modelfields import PhoneNumberField
 
-from reports.ids import new_id
+from common.ids import new_id
 
 
 def new_endpoint_id() -> str:

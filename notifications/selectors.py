@@ -3,8 +3,8 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from common.ids import looks_like_id
 from notifications.models import NotificationMessage, NotificationPreferences, WebhookDelivery, WebhookEndpoint
-from reports.ids import looks_like_id
 
 
 def endpoint_list(*, user: AbstractBaseUser) -> QuerySet[WebhookEndpoint]:

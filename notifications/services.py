@@ -11,13 +11,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common import access_cache
+from common.ids import new_id
+from common.netsafety import resolve_destination
 from notifications import jobs
 from notifications.models import CallbackSecret, DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from notifications.netsafety import resolve_destination
 from notifications.signing import new_secret
-from reports import access_cache
 from reports.events import REPORT_EVENT_TYPES, TERMINAL_EVENT_TYPES, envelope
-from reports.ids import new_id
 
 
 class EventTypeUnknown(ValueError):

@@ -9,7 +9,7 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from notifications.netsafety import Destination, UnsafeDestination, resolve_destination
+from common.netsafety import Destination, UnsafeDestination, resolve_destination
 
 EXCERPT_BYTES = 1024
 USER_AGENT = "Reports-Webhooks/1.0"

@@ -13,8 +13,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from reports import live
-from reports.ids import new_id
+from common import live
+from common.ids import new_id
 from reports.models import Report
 
 logger = logging.getLogger(__name__)

@@ -2,35 +2,20 @@
 row, so a worker never looks for a report that is not there yet."""
 
 import logging
-import os
 
-import django_rq
 from redis.exceptions import RedisError
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from common.queues import REPORTS_QUEUE, queue_for
 from reports.heartbeat import RenderHeartbeat
 
 logger = logging.getLogger(__name__)
 
-REPORTS_QUEUE = "reports"
 # Finished jobs are kept briefly for the dashboard; the report row is the record that lasts.
 RESULT_TTL = 600
 FAILURE_TTL = 7 * 24 * 3600
-
-
-_queues: dict[tuple[int, str], object] = {}
-
-
-def queue_for(name: str):
-    """One queue object (and so one Redis connection pool) per process and queue; a forked child makes its own.
-
-    "auto": callers already run this from transaction.on_commit, so django-rq must not defer it again."""
-    key = (os.getpid(), name)
-    if key not in _queues:
-        _queues[key] = django_rq.get_queue(name, commit_mode="auto")
-    return _queues[key]
 
 
 def _queue():

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from rest_framework.authtoken.models import TokenProxy
 
-from reports.ids import new_report_id
+from common.ids import new_report_id
 
 
 class ReportStatus(models.TextChoices):

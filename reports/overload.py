@@ -6,7 +6,7 @@ import logging
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from reports import jobs
+from common.queues import REPORTS_QUEUE, queue_for
 from reports.errors import ServiceOverloaded
 
 logger = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 def reports_backlog() -> int | None:
     """Jobs waiting on the reports queue, or None when Redis does not answer."""
     try:
-        return jobs.queue_for(jobs.REPORTS_QUEUE).count
+        return queue_for(REPORTS_QUEUE).count
     except RedisError:
         logger.warning("Reports backlog unknown: Redis is unavailable", exc_info=True)
         return None

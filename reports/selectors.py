@@ -8,9 +8,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from reports import access_cache
+from common import access_cache
+from common.ids import looks_like_id
 from reports.errors import ReportTypeNotPermitted, ReportTypeUnknown
-from reports.ids import looks_like_id
 from reports.models import Report, ReportTypeConfig
 from reports.registry import ReportType, report_types
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
-from notifications.netsafety import UnsafeDestination, resolve_destination
+from common.netsafety import UnsafeDestination, resolve_destination
 from notifications.preferences import PreferencesInvalid, notify_override_clean
 from reports import jobs
 from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable, ReportNotRetryable

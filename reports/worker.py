@@ -28,7 +28,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import WorkerStatus
 
-from reports import live
+from common import live
 
 logger = logging.getLogger(__name__)
 

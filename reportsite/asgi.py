@@ -10,8 +10,8 @@ django_asgi_app = get_asgi_application()  # set up Django before importing anyth
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from common.ws_auth import TokenAuthMiddleware, origin_validator  # noqa: E402
 from reports.routing import websocket_urlpatterns  # noqa: E402
-from reports.ws_auth import TokenAuthMiddleware, origin_validator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

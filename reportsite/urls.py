@@ -5,7 +5,7 @@ from django.views.defaults import page_not_found, server_error
 from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from reports.api.problems import api_not_found, problem_response
+from common.api.problems import api_not_found, problem_response
 from reportsite.access import superuser_required
 
 urlpatterns = [

@@ -17,8 +17,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rq import Worker
 
+from common import access_cache
 from notifications import sms
-from reports import access_cache
 from scripts.private_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.db import connection
 
-from reports import jobs
+from common import queues
 from scripts.private_redis import PrivateRedis, free_port
 from tests.conftest import TERMINAL, WorkerProcess, process_env
 from tests.testapp.report_types import builds_log
@@ -32,10 +32,10 @@ def own_redis(settings, tmp_path: Path) -> Iterator[PrivateRedis]:
     settings.CHANNEL_LAYERS = {
         "default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"hosts": [server.url], "prefix": "reportsite"}}
     }
-    jobs._queues.clear()
+    queues.forget_queues()
     yield server
     server.stop()
-    jobs._queues.clear()
+    queues.forget_queues()
 
 
 def fault_worker(server: PrivateRedis, **env: str) -> WorkerProcess:

@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 
+from common import access_cache
 from notifications.services import (
     endpoint_create,
     endpoint_delete,
@@ -22,7 +23,6 @@ from notifications.services import (
     endpoint_update,
     webhooks_fan_out,
 )
-from reports import access_cache
 from reports.errors import ReportTypeNotPermitted
 from reports.events import envelope
 from reports.models import Report, ReportTypeConfig

@@ -8,6 +8,7 @@ import django_rq
 import pytest
 from django.db import connection, connections
 
+from common.queues import queue_for
 from reports import jobs
 from reports.models import IdempotencyKey, Report
 from reports.services import report_render
@@ -103,12 +104,12 @@ def test_two_workers_given_the_same_report_build_it_once(make_user, django_db_se
         # When the job is enqueued, and pushed again while the first worker holds it
         assert jobs.enqueue_render(report.id, timeout=60)
         wait_until(lambda: Report.objects.filter(pk=report.id, status="running").exists(), timeout=30, what="running")
-        jobs.queue_for("reports").push_job_id(report.id)
+        queue_for("reports").push_job_id(report.id)
 
         # Then both workers took the job, and the report was built once
         wait_until(lambda: all(report.id in worker.log_text() for worker in workers), timeout=30, what="both dequeued")
         wait_until(lambda: Report.objects.filter(pk=report.id, status="succeeded").exists(), timeout=30, what="built")
-        wait_until(lambda: jobs.queue_for("reports").count == 0, timeout=30, what="queue drained")
+        wait_until(lambda: queue_for("reports").count == 0, timeout=30, what="queue drained")
     finally:
         for worker in workers:
             worker.stop()

@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
-from reports import live
+from common import live
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_redis_that_hangs_does_not_hold_up_the_caller(fresh_publisher, silent_
     hanging_layer = RedisPubSubChannelLayer(hosts=[silent_redis])
     monkeypatch.setattr(live, "get_channel_layer", lambda: hanging_layer)
 
-    with caplog.at_level(logging.WARNING, logger="reports.live"):
+    with caplog.at_level(logging.WARNING, logger="common.live"):
         # The call returns while its event is still waiting for Redis
         live.group_send([("reports.test-hang", {"type": "report.event"})])
         assert live.flush(timeout=0.2) is False
@@ -88,7 +88,7 @@ def test_a_full_queue_drops_the_newest_event_with_a_warning(fresh_publisher, sil
     monkeypatch.setattr(live, "get_channel_layer", lambda: hanging_layer)
     monkeypatch.setattr(live, "MAX_PENDING", 2)
 
-    with caplog.at_level(logging.WARNING, logger="reports.live"):
+    with caplog.at_level(logging.WARNING, logger="common.live"):
         live.group_send([("reports.test-full", {"type": "report.event"})])
         assert live.flush(timeout=0.2) is False  # that one is in flight, stuck on Redis
         for _ in range(3):  # two wait, one is too many
@@ -105,7 +105,7 @@ def test_a_worker_waits_until_its_events_are_sent(fresh_publisher, silent_redis,
     monkeypatch.setattr(live, "_wait_for_each_publish", False)
     live.publish_before_returning()  # what the worker does at start
 
-    with caplog.at_level(logging.WARNING, logger="reports.live"):
+    with caplog.at_level(logging.WARNING, logger="common.live"):
         live.group_send([("reports.test-wait", {"type": "report.event"})])
 
         # The call returned only once the publisher was done with the event (here: gave up on a Redis that hangs)

@@ -54,7 +54,7 @@ def fake_dns(monkeypatch, settings) -> dict[str, str]:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (table[name], port or 0))]
 
-    monkeypatch.setattr("notifications.netsafety.socket.getaddrinfo", getaddrinfo)
+    monkeypatch.setattr("common.netsafety.socket.getaddrinfo", getaddrinfo)
     return table
 
 

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
+from common.api.serializers import StrictBooleanField, StrictInputSerializer
 from notifications.models import (
     DeliveryStatus,
     NotificationPreferences,
@@ -15,7 +16,6 @@ from notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from reports.api.serializers import StrictBooleanField, StrictInputSerializer
 
 EVENT_TYPES_HELP = (
     "Event types to receive; empty: the terminal ones (report.succeeded, report.failed, report.cancelled)."

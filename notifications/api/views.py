@@ -2,13 +2,16 @@
 the caller: another user's endpoint or delivery is 404 whatever the verb, exactly like an id that does not exist."""
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.pagination import NewestFirstCursorPagination
+from common.api.serializers import PROBLEM
+from common.netsafety import UnsafeDestination
 from notifications import preferences, selectors, services
 from notifications.api.serializers import (
     CallbackSecretOutputSerializer,
@@ -23,11 +26,7 @@ from notifications.api.serializers import (
     SecretRotationOutputSerializer,
 )
 from notifications.models import WebhookDelivery, WebhookEndpoint
-from notifications.netsafety import UnsafeDestination
-from reports.api.pagination import ReportCursorPagination
-from reports.api.serializers import ProblemSerializer
 
-PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details (application/problem+json)")
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
 
 
@@ -68,7 +67,7 @@ class OwnedEndpointApi(APIView):
 
 
 class EndpointListCreateApi(APIView):
-    pagination_class = ReportCursorPagination
+    pagination_class = NewestFirstCursorPagination
 
     @extend_schema(
         operation_id="webhook_endpoints_list",
@@ -176,7 +175,7 @@ class EndpointTestApi(OwnedEndpointApi):
 
 
 class DeliveryListApi(OwnedEndpointApi):
-    pagination_class = ReportCursorPagination
+    pagination_class = NewestFirstCursorPagination
 
     @extend_schema(
         operation_id="webhook_deliveries_list",

@@ -8,29 +8,9 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api.serializers import StrictBooleanField, StrictInputSerializer
 from reports.models import Report, ReportStatus
 from reports.selectors import AvailableReportType
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so that a typo is an error rather than silently ignored."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """JSON true or false only: "yes", "true" or 1 are refused rather than read as booleans."""
-
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if isinstance(data, bool):
-            return data
-        self.fail("invalid")
 
 
 class NotifyInputSerializer(serializers.Serializer):
@@ -235,13 +215,3 @@ class MeOutputSerializer(serializers.Serializer):
     # Not an EmailField: its "format: email" would promise an address, and a user may have none ("").
     email = serializers.CharField(help_text="The user's email address; empty when they have none.")
     is_staff = serializers.BooleanField()
-
-
-class ProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem details (documentation only)."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)

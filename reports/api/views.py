@@ -8,12 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.pagination import NewestFirstCursorPagination
+from common.api.serializers import PROBLEM, ProblemSerializer
 from reports import selectors, services
 from reports.api.idempotency import idempotent_post
-from reports.api.pagination import ReportCursorPagination
 from reports.api.serializers import (
     MeOutputSerializer,
-    ProblemSerializer,
     ReportCreateInputSerializer,
     ReportListFilterSerializer,
     ReportOutputSerializer,
@@ -23,7 +23,6 @@ from reports.api.throttling import ReportCreateRateThrottle
 from reports.models import Report
 from reports.overload import report_admission_check
 
-PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details (application/problem+json)")
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -68,7 +67,7 @@ class OwnedReportApi(APIView):
 
 
 class ReportListCreateApi(APIView):
-    pagination_class = ReportCursorPagination
+    pagination_class = NewestFirstCursorPagination
     throttle_classes = [ReportCreateRateThrottle]
 
     @extend_schema(

@@ -23,9 +23,8 @@ from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -245,17 +244,3 @@ def watch(*models: type[Model]) -> None:
             continue
         for name, signal in (("save", post_save), ("delete", post_delete)):
             signal.connect(_on_change, sender=model, dispatch_uid=f"access-cache-{model._meta.label}-{name}")
-
-
-def connect_signals() -> None:
-    """Called once from ReportsConfig.ready(); other apps watch their own models (notifications: endpoints)."""
-    from reports.models import ReportTypeConfig
-
-    user_model = get_user_model()
-    watch(ReportTypeConfig, Group, Permission)
-    watch(
-        user_model.groups.through,
-        user_model.user_permissions.through,
-        Group.permissions.through,
-        ReportTypeConfig.allowed_groups.through,
-    )

@@ -3,8 +3,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 
-class ReportCursorPagination(CursorPagination):
-    """Newest first; cursors stay stable while new reports arrive, unlike page numbers."""
+class NewestFirstCursorPagination(CursorPagination):
+    """Newest first (by `created_at`, then id); cursors stay stable while new rows arrive, unlike page numbers."""
 
     ordering = ("-created_at", "-id")
     page_size = 50
