@@ -1,38 +1,17 @@
-"""Webhooks in the admin: endpoints with their actions, deliveries and attempts as a read-only log. Email and SMS:
-each user's preferences, and the message log with a resend action."""
-
-import json
+"""Webhooks in the admin: endpoints with their actions, and callback secrets. Email and SMS: each user's
+preferences. What was sent to them is the event log's delivery log (events/admin.py)."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote  # as the admin's own links: it unquotes "_40" in an id to "@"
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
 
-from notifications import messaging, preferences, services
-from notifications.models import (
-    CallbackSecret,
-    DeliveryStatus,
-    NotificationMessage,
-    NotificationPreferences,
-    NotificationStatus,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
-from notifications.signing import new_secret
-
-STATUS_COLOURS = {
-    DeliveryStatus.SUCCEEDED: "#2e7d32",
-    DeliveryStatus.FAILED: "#c62828",
-    DeliveryStatus.PENDING: "#1565c0",
-    DeliveryStatus.SKIPPED: "#757575",
-    NotificationStatus.SENT: "#2e7d32",
-}
-
+from events.models import DeliveryStatus
+from notifications.messages import preferences
+from notifications.models import CallbackSecret, NotificationPreferences, WebhookEndpoint
+from notifications.webhooks import services
+from notifications.webhooks.signing import new_secret
 
 URL_FIELD = {models.URLField: {"assume_scheme": "https"}}
 
@@ -99,81 +78,6 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         )
 
 
-class WebhookAttemptInline(admin.TabularInline):
-    model = WebhookAttempt
-    extra = 0
-    can_delete = False
-    fields = ["number", "attempted_at", "status_code", "latency_ms", "error", "response_excerpt"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class AttemptOutcomeFilter(admin.SimpleListFilter):
-    title = "outcome"
-    parameter_name = "outcome"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("success", "2xx"), ("http_error", "other HTTP status"), ("no_answer", "no answer (timeout, refused)")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "success":
-            return queryset.filter(status_code__gte=200, status_code__lt=300)
-        if self.value() == "http_error":
-            return queryset.filter(status_code__isnull=False).exclude(status_code__gte=200, status_code__lt=300)
-        if self.value() == "no_answer":
-            return queryset.filter(status_code__isnull=True)
-        return queryset
-
-
-@admin.register(WebhookAttempt)
-class WebhookAttemptAdmin(ReadOnlyAdmin):
-    """Every try of every delivery, across endpoints: where to look when an endpoint starts failing."""
-
-    list_display = ["attempted_at", "delivery_link", "number", "status_code", "latency_ms", "error"]
-    list_filter = [AttemptOutcomeFilter, "attempted_at"]
-    search_fields = ["=delivery__id", "=delivery__event_id", "delivery__url", "error"]
-    date_hierarchy = "attempted_at"
-    list_select_related = ["delivery"]
-
-    @admin.display(description="delivery", ordering="delivery")
-    def delivery_link(self, attempt: WebhookAttempt) -> str:
-        url = reverse("admin:notifications_webhookdelivery_change", args=[quote(attempt.delivery_id)])
-        return format_html('<a href="{}">{}</a> {}', url, attempt.delivery_id, attempt.delivery.url)
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["event_type", "url", "owner", "status_badge", "attempt_count", "last_status_code", "created_at"]
-    list_filter = ["status", "event_type", "created_at"]
-    search_fields = ["event_id", "url", "owner__username", "id"]
-    list_select_related = ["owner"]
-    date_hierarchy = "created_at"
-    exclude = ["payload"]
-    readonly_fields = ["payload_pretty"]
-    inlines = [WebhookAttemptInline]
-    actions = ["redeliver"]
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, delivery: WebhookDelivery) -> str:
-        colour = STATUS_COLOURS.get(delivery.status, "#555")
-        return format_html('<b style="color:{}">{}</b>', colour, delivery.get_status_display())
-
-    @admin.display(description="payload")
-    def payload_pretty(self, delivery: WebhookDelivery) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(delivery.payload, indent=2))
-
-    def has_redeliver_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("notifications.change_webhookdelivery")
-
-    @admin.action(description="Redeliver selected deliveries (same event id)", permissions=["redeliver"])
-    def redeliver(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for delivery in queryset:
-            services.delivery_redeliver(delivery=delivery)
-        self.message_user(request, f"Queued {queryset.count()} delivery(ies) again.", messages.SUCCESS)
-
-
 @admin.register(CallbackSecret)
 class CallbackSecretAdmin(ReadOnlyAdmin):
     list_display = ["user", "created_at", "rotated_at"]
@@ -213,57 +117,3 @@ class NotificationPreferencesAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "phone_number"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
-
-
-@admin.register(NotificationMessage)
-class NotificationMessageAdmin(ReadOnlyAdmin):
-    list_display = [
-        "created_at",
-        "channel",
-        "recipient",
-        "event_type",
-        "report_link",
-        "user",
-        "status_badge",
-        "attempts",
-        "last_error",
-        "sent_at",
-    ]
-    list_filter = ["channel", "status", "event_type", "created_at"]
-    search_fields = ["recipient", "=report__id", "=event_id", "=id", "user__username"]
-    list_select_related = ["user"]
-    date_hierarchy = "created_at"
-    exclude = ["payload", "claimed_until"]
-    readonly_fields = ["report_link", "payload_pretty"]
-    actions = ["resend"]
-
-    @admin.display(description="report", ordering="report")
-    def report_link(self, message: NotificationMessage) -> str:
-        url = reverse("admin:reports_report_change", args=[quote(message.report_id)])
-        return format_html('<a href="{}">{}</a>', url, message.report_id)
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, message: NotificationMessage) -> str:
-        colour = STATUS_COLOURS.get(message.status, "#555")
-        return format_html('<b style="color:{}">{}</b>', colour, message.get_status_display())
-
-    @admin.display(description="event")
-    def payload_pretty(self, message: NotificationMessage) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(message.payload, indent=2))
-
-    def has_resend_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("notifications.resend_notificationmessage")
-
-    @admin.action(description="Resend selected messages (now, with fresh retries)", permissions=["resend"])
-    def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
-        queued, busy = 0, []
-        for message in queryset:
-            try:
-                messaging.notification_resend(message=message)
-            except messaging.MessageInFlight:
-                busy.append(message.id)
-            else:
-                queued += 1
-        self.message_user(request, f"Queued {queued} message(s) to be sent again.", messages.SUCCESS)
-        if busy:
-            self.message_user(request, f"Being sent right now, not queued again: {', '.join(busy)}.", messages.WARNING)

@@ -4,7 +4,7 @@ the preferences as a whole are the service's (`preferences.preferences_update`),
 from django import forms
 from phonenumber_field.formfields import PhoneNumberField
 
-from notifications.preferences import PreferencesInvalid
+from notifications.messages.preferences import PreferencesInvalid
 
 
 class PreferencesForm(forms.Form):

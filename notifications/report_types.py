@@ -7,7 +7,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from notifications.models import WebhookAttempt, WebhookEndpoint
+from events.models import DeliveryAttempt
+from notifications.models import WebhookEndpoint
+from notifications.webhooks.services import CALLBACK_CHANNEL, ENDPOINT_CHANNEL
 from reports.charts import daily_bar_chart
 from reports.date_ranges import DATE_RANGE_SCHEMA, clean_date_range, day_bounds, days_between, parsed_range, percentile
 from reports.registry import BuildContext, ReportType, register
@@ -19,7 +21,7 @@ class WebhookHealthReport(ReportType):
     title = "Webhook health"
     description = "Per endpoint: deliveries, success rate, latency and recent failures over a date range."
     template_name = "reports/pdf/webhook_health.html"
-    required_permission = "notifications.view_webhookdelivery"
+    required_permission = "events.view_delivery"
     timeout = 300
     parameters_schema = DATE_RANGE_SCHEMA
 
@@ -29,16 +31,18 @@ class WebhookHealthReport(ReportType):
     def build(self, context: BuildContext) -> dict[str, Any]:
         start, end = parsed_range(context.parameters)
         since, until = day_bounds(start, end)
-        attempts = WebhookAttempt.objects.filter(attempted_at__gte=since, attempted_at__lt=until).values_list(
-            "delivery__endpoint_id", "attempted_at", "status_code", "latency_ms", "error"
-        )
+        attempts = DeliveryAttempt.objects.filter(
+            attempted_at__gte=since,
+            attempted_at__lt=until,
+            delivery__channel__in=(ENDPOINT_CHANNEL, CALLBACK_CHANNEL),
+        ).values_list("delivery__channel", "delivery__target", "attempted_at", "status_code", "latency_ms", "error")
         per_endpoint: dict[str, Counter] = defaultdict(Counter)
         latencies: dict[str, list[int]] = defaultdict(list)
         per_day: dict[date, Counter] = defaultdict(Counter)
         failures = []
-        for endpoint_id, attempted_at, status_code, latency_ms, error in attempts.iterator():
+        for channel, target, attempted_at, status_code, latency_ms, error in attempts.iterator():
             ok = status_code is not None and 200 <= status_code < 300
-            key = endpoint_id or "(callback URLs)"
+            key = target if channel == ENDPOINT_CHANNEL else "(callback URLs)"
             per_endpoint[key]["ok" if ok else "failed"] += 1
             per_day[timezone.localdate(attempted_at)]["ok" if ok else "failed"] += 1
             if latency_ms is not None:

@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from notifications import selectors
 from notifications.forms import PreferencesForm
-from notifications.preferences import PREFERENCE_FIELDS, PreferencesInvalid, preferences_update
+from notifications.messages import selectors
+from notifications.messages.preferences import PREFERENCE_FIELDS, PreferencesInvalid, preferences_update
 
 RECENT_MESSAGES = 10
 

@@ -8,11 +8,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from notifications import messaging
+from events.engine import deliveries_redeliver
+from events.models import Delivery
+from events.selectors import report_timeline_rows
 from reports import model_export, selectors, services
 from reports.errors import ReportError
 from reports.models import IdempotencyKey, Report, ReportStatus, ReportTypeConfig
@@ -21,6 +24,8 @@ from reports.registry import report_types
 from reports.report_types.model_table import MAX_IDS
 
 ID_PLACEHOLDER = "__id__"
+# The channels that tell a person (reports/notify.py), which "resend notifications" sends again.
+MESSAGE_CHANNELS = ("email", "sms")
 
 
 def status_badge(report: Report) -> str:
@@ -59,7 +64,7 @@ class ReportAdmin(admin.ModelAdmin):
     search_fields = ["id", "requested_by__username", "report_type", "error_message"]
     date_hierarchy = "created_at"
     list_select_related = ["requested_by"]
-    readonly_fields = [field.name for field in Report._meta.fields]
+    readonly_fields = [*(field.name for field in Report._meta.fields), "timeline"]
     actions = ["retry_reports", "cancel_reports", "resend_notifications"]
 
     class Media:
@@ -71,6 +76,11 @@ class ReportAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def badge(self, report: Report) -> str:
         return status_badge(report)
+
+    @admin.display(description="events and where they went")
+    def timeline(self, report: Report) -> str:
+        """The same timeline as the report's page and GET /api/v1/reports/{id}/events."""
+        return render_to_string("reports/timeline.html", {"events": report_timeline_rows(report_id=report.id)})
 
     @admin.display(description="file")
     def download(self, report: Report) -> str:
@@ -91,7 +101,7 @@ class ReportAdmin(admin.ModelAdmin):
     has_cancel_permission = has_retry_permission
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("notifications.change_notificationmessage")
+        return request.user.has_perm("events.redeliver_delivery")
 
     def _report_outcome(self, request: HttpRequest, done: list[str], refused: list[str], verb: str) -> None:
         if done:
@@ -125,8 +135,8 @@ class ReportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resend the email and SMS notifications of selected reports", permissions=["resend"])
     def resend_notifications(self, request: HttpRequest, queryset: QuerySet) -> None:
-        report_ids = list(queryset.values_list("pk", flat=True))
-        queued, busy = messaging.notifications_resend_for_reports(report_ids=report_ids)
+        messages_ = Delivery.objects.filter(event__report__in=queryset, channel__in=MESSAGE_CHANNELS)
+        queued, busy = deliveries_redeliver(deliveries=messages_)
         self.message_user(request, f"Queued {queued} message(s) to be sent again.", messages.SUCCESS)
         if busy:
             self.message_user(request, f"Being sent right now, not queued again: {', '.join(busy)}.", messages.WARNING)

@@ -13,13 +13,19 @@ class ReportsConfig(AppConfig):
         from django.contrib.auth.models import Group, Permission
 
         from common import access_cache
+        from events import channels
+        from events.types import register_event_type
         from reports import token_admin
         from reports.api import problems
+        from reports.events import REPORT_EVENT_DESCRIPTIONS, WebSocketChannel
         from reports.models import ReportTypeConfig
         from reports.registry import autodiscover
 
         autodiscover()
         problems.register()
+        channels.register(WebSocketChannel())
+        for event_type, description in REPORT_EVENT_DESCRIPTIONS.items():
+            register_event_type(event_type, description)
         # Who may request what is cached per process (common/access_cache.py): these tables' changes empty it.
         user_model = get_user_model()
         access_cache.watch(ReportTypeConfig, Group, Permission)

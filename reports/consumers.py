@@ -6,8 +6,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from common.ids import looks_like_id
 from reports import selectors
-from reports.events import envelope, report_representation, user_group
+from reports.events import latest_report_event, snapshot_envelope, user_group
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -73,5 +74,8 @@ class ReportConsumer(_ReportEventsConsumer):
 
     @database_sync_to_async
     def _snapshot(self, user, report_id: str) -> dict[str, Any] | None:
+        if not looks_like_id(report_id):
+            return None
+        latest = latest_report_event(report_id)  # first: the report read next is at least this new
         report = selectors.report_get(user=user, report_id=report_id)
-        return None if report is None else envelope("report.snapshot", {"report": report_representation(report)})
+        return None if report is None else snapshot_envelope(report, latest)

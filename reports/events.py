@@ -1,47 +1,33 @@
-"""The one event builder (SPEC §5). Every change of a report becomes one envelope, with one id, that every channel
-carries as it is: the WebSocket now, webhooks, email and SMS through `dispatch`.
+"""The events of a report (SPEC §5) and the live channel that carries them to WebSocket clients.
 
-Events are built when the change is made (so they carry the state of that moment) and dispatched after the
-transaction commits (so nobody hears of a change that was rolled back).
-"""
+Every change of a report writes one event to the log (reports/lifecycle.py); this module names their types and
+publishes each, as it is fanned out, to its requester's group on the channel layer, where every socket of that user
+listens (reports/consumers.py)."""
 
-import logging
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from common import live
-from common.ids import new_id
+from events.channels import LiveChannel
+from events.models import Event
 from reports.models import Report
 
-logger = logging.getLogger(__name__)
-
-REPORT_EVENT_TYPES = (
-    "report.queued",
-    "report.running",
-    "report.progress",
-    "report.succeeded",
-    "report.failed",
-    "report.cancelled",
-    "report.expired",
-)
+REPORT_EVENT_DESCRIPTIONS = {
+    "report.queued": "A report was requested (or put back in the queue after its worker was lost).",
+    "report.running": "A worker started building the report.",
+    "report.progress": "The report's progress (0-100) moved on.",
+    "report.succeeded": "The report is built; its file can be downloaded.",
+    "report.failed": "The report failed; its error says why.",
+    "report.cancelled": "The report was cancelled.",
+    "report.expired": "Retention removed the report's file.",
+}
+REPORT_EVENT_TYPES = tuple(REPORT_EVENT_DESCRIPTIONS)
 TERMINAL_EVENT_TYPES = ("report.succeeded", "report.failed", "report.cancelled")
 
 
 def user_group(user_id: int) -> str:
     return f"reports.user.{user_id}"
-
-
-def envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": new_id("evt"),
-        "type": event_type,
-        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
-        "data": data,
-    }
 
 
 def report_representation(report: Report) -> dict[str, Any]:
@@ -50,36 +36,28 @@ def report_representation(report: Report) -> dict[str, Any]:
     return representation(report)
 
 
-def report_event(report: Report, event_type: str | None = None) -> dict[str, Any]:
-    """The §5 envelope for the report as it is now; the type defaults to its status."""
-    return envelope(event_type or f"report.{report.status}", {"report": report_representation(report)})
+def latest_report_event(report_id: str) -> Event | None:
+    return Event.objects.filter(report_id=report_id).order_by("-sequence").only("id", "sequence").first()
 
 
-EventSink = Callable[..., None]
-_sinks: list[EventSink] = []
+def snapshot_envelope(report: Report, latest: Event | None) -> dict[str, Any]:
+    """The report as it is now, in the envelope of an event (SPEC §6). Its `id` and `sequence` are those of the
+    report's latest event, read before the report: the state is at least as new as that event, so a client that
+    resumes after it misses nothing (null when the log no longer holds any event of the report)."""
+    return {
+        "id": latest.id if latest else None,
+        "type": "report.snapshot",
+        "sequence": latest.sequence if latest else None,
+        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+        "data": {"report": report_representation(report)},
+    }
 
 
-def register_sink(sink: EventSink) -> None:
-    """Other apps (webhooks, email, SMS) receive every committed event: sink(event, user_id=, callback_url=)."""
-    if sink not in _sinks:
-        _sinks.append(sink)
-
-
-def dispatch(event: dict[str, Any], *, user_id: int, callback_url: str = "") -> None:
-    """Hand a committed event to every channel: the WebSocket first (it is the fastest), then the sinks.
-
-    One publish per event, to the requester's group: the sockets that follow one report listen there too and keep
+class WebSocketChannel(LiveChannel):
+    """One publish per event, to the user's group: the sockets that follow one report listen there too and keep
     that report's events (reports/consumers.py)."""
-    live.group_send([(user_group(user_id), {"type": "report.event", "event": event})])
-    for sink in _sinks:
-        try:
-            sink(event, user_id=user_id, callback_url=callback_url)
-        except Exception:
-            logger.exception("Event sink %s failed for %s", getattr(sink, "__name__", sink), event["id"])
 
+    name = "websocket"
 
-def publish_report_event(report: Report, event_type: str | None = None) -> dict[str, Any]:
-    """Build the event now and dispatch it once the current transaction commits (at once outside one)."""
-    event = report_event(report, event_type)
-    transaction.on_commit(partial(dispatch, event, user_id=report.requested_by_id, callback_url=report.callback_url))
-    return event
+    def publish(self, event: Event) -> None:
+        live.group_send([(user_group(event.user_id), {"type": "report.event", "event": event.envelope})])

@@ -13,11 +13,11 @@ from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
 from common.netsafety import UnsafeDestination, resolve_destination
-from notifications.preferences import PreferencesInvalid, notify_override_clean
-from reports import jobs
+from reports import jobs, lifecycle
 from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable, ReportNotRetryable
-from reports.events import publish_report_event
-from reports.models import ACTIVE_STATUSES, Report, ReportStatus
+from reports.lifecycle import TransitionRefused, report_enter, report_transition
+from reports.models import Report, ReportStatus
+from reports.notify import notify_clean
 from reports.parameters import ParameterError, validate_parameters
 from reports.registry import BuildContext, report_types
 from reports.rendering import render_report
@@ -26,6 +26,8 @@ from reports.selectors import report_type_for_user, report_type_limits
 logger = logging.getLogger(__name__)
 
 ERROR_MESSAGE_LIMIT = 1000
+# The delivery log keys deliveries by their target, here the URL itself: an index entry must hold it in bytes.
+CALLBACK_URL_MAX_BYTES = 2000
 
 
 def report_create(
@@ -41,25 +43,25 @@ def report_create(
     `notify` overrides the user's email/SMS preferences for this report (SPEC §4)."""
     available = report_type_for_user(user=user, key=report_type)
     if callback_url:
+        if len(callback_url.encode()) > CALLBACK_URL_MAX_BYTES:
+            raise ParameterError({"callback_url": [f"At most {CALLBACK_URL_MAX_BYTES} bytes."]}, prefix="")
         try:
             resolve_destination(callback_url)
         except UnsafeDestination as error:
             raise ParameterError({"callback_url": [str(error)]}, prefix="") from error
-    try:
-        notify = notify_override_clean(user=user, notify=notify)
-    except PreferencesInvalid as error:
-        raise ParameterError(error.errors, prefix="") from error
+    notify = notify_clean(user=user, notify=notify)
     values = validate_parameters(
         available.report_type.parameters_schema, parameters, defaults=available.default_parameters
     )
     values = available.report_type.clean(values)
     available.report_type.authorize(user, values)
-    # One INSERT needs no transaction of its own. Inside a caller's transaction (an idempotent POST) the event and
-    # the enqueue wait for its commit; otherwise they follow the INSERT at once.
-    report = Report.objects.create(
-        requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
+    # The report and its report.queued event commit together (in the caller's transaction when there is one, as for
+    # an idempotent POST); its render is enqueued and its event fanned out once they have.
+    report = report_enter(
+        Report(
+            requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
+        )
     )
-    publish_report_event(report)
     transaction.on_commit(
         partial(jobs.enqueue_render, report.id, timeout=available.timeout, isolated=available.report_type.isolated)
     )
@@ -68,16 +70,14 @@ def report_create(
 
 def report_cancel(*, report: Report) -> Report:
     """Cancel a queued or running report; a running render is stopped and its result thrown away."""
-    with transaction.atomic():
-        locked = Report.objects.select_for_update().get(pk=report.pk)
-        if locked.status not in ACTIVE_STATUSES:
-            raise ReportNotCancellable(f"The report is already {locked.status}.")
-        locked.status = ReportStatus.CANCELLED
-        locked.finished_at = timezone.now()
-        locked.save(update_fields=["status", "finished_at"])
-        publish_report_event(locked)
-        transaction.on_commit(partial(jobs.cancel_render, locked.id))
-    return locked
+    try:
+        with transaction.atomic():
+            cancelled = report_transition(report.pk, lifecycle.CANCEL, fields={"finished_at": timezone.now()})
+            transaction.on_commit(partial(jobs.cancel_render, cancelled.id))
+    except TransitionRefused as refused:
+        status = refused.report.status if refused.report else "gone"
+        raise ReportNotCancellable(f"The report is already {status}.") from refused
+    return cancelled
 
 
 def report_retry(*, report: Report) -> Report:
@@ -108,18 +108,21 @@ def report_file_for_download(*, report: Report) -> Report:
 
 def _claim(report_id: str) -> Report | None:
     """Move a queued report to running. Anything else (gone, cancelled, already taken) means: nothing to do."""
-    with transaction.atomic():
-        report = Report.objects.select_for_update().select_related("requested_by").filter(pk=report_id).first()
-        if report is None or report.status != ReportStatus.QUEUED:
-            return None
-        report.status = ReportStatus.RUNNING
-        report.started_at = timezone.now()
-        report.progress = 0
-        report.attempts += 1
-        report.heartbeat_at = report.started_at
-        report.save(update_fields=["status", "started_at", "progress", "attempts", "heartbeat_at"])
-        publish_report_event(report)
-    return report
+    now = timezone.now()
+    try:
+        return report_transition(
+            report_id,
+            lifecycle.START,
+            fields=lambda report: {
+                "started_at": now,
+                "progress": 0,
+                "attempts": report.attempts + 1,
+                "heartbeat_at": now,
+            },
+            select_related=["requested_by"],
+        )
+    except TransitionRefused:
+        return None
 
 
 class RenderAbandoned(Exception):
@@ -133,10 +136,10 @@ def _progress_setter(report_id: str):
         value = max(0, min(99, int(percent)))
         if value > last["value"]:
             last["value"] = value
-            with transaction.atomic():
-                if not Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(progress=value):
-                    raise RenderAbandoned(report_id)
-                publish_report_event(Report.objects.get(pk=report_id), "report.progress")
+            try:
+                report_transition(report_id, lifecycle.PROGRESS, fields={"progress": value})
+            except TransitionRefused as refused:
+                raise RenderAbandoned(report_id) from refused
 
     return set_progress
 
@@ -172,39 +175,41 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
 
     name = report.file.field.generate_filename(report, f"{report.id}.pdf")
     stored_name = report.file.storage.save(name, ContentFile(rendered.content))
-    with transaction.atomic():
-        locked = Report.objects.select_for_update().get(pk=report.id)
-        if locked.status != ReportStatus.RUNNING or locked.attempts != report.attempts:
-            # Cancelled while rendering, or given up on as lost and tried again: the result is not wanted.
-            report.file.storage.delete(stored_name)
-            return locked
-        locked.status = ReportStatus.SUCCEEDED
-        locked.progress = 100
-        locked.finished_at = timezone.now()
-        locked.file.name = stored_name
-        locked.file_size = len(rendered.content)
-        locked.file_pages = rendered.pages
-        locked.file_sha256 = rendered.sha256
-        locked.save(
-            update_fields=["status", "progress", "finished_at", "file", "file_size", "file_pages", "file_sha256"]
+    try:
+        # Only the attempt that claimed it finishes it: not after a cancel, nor once it was given up on as lost and
+        # tried again.
+        return report_transition(
+            report.id,
+            lifecycle.SUCCEED,
+            fields={
+                "progress": 100,
+                "finished_at": timezone.now(),
+                "file": stored_name,
+                "file_size": len(rendered.content),
+                "file_pages": rendered.pages,
+                "file_sha256": rendered.sha256,
+            },
+            when=lambda locked: locked.attempts == report.attempts,
         )
-        publish_report_event(locked)
-    return locked
+    except TransitionRefused as refused:
+        report.file.storage.delete(stored_name)  # the result is not wanted
+        return refused.report
 
 
 def report_fail(report_id: str, *, code: str, message: str) -> Report | None:
     """Mark a report failed unless it already finished; the message is shown to the requester."""
-    with transaction.atomic():
-        report = Report.objects.select_for_update().filter(pk=report_id).first()
-        if report is None or report.is_terminal:
-            return report
-        report.status = ReportStatus.FAILED
-        report.finished_at = timezone.now()
-        report.error_code = code
-        report.error_message = message[:ERROR_MESSAGE_LIMIT]
-        report.save(update_fields=["status", "finished_at", "error_code", "error_message"])
-        publish_report_event(report)
-    return report
+    try:
+        return report_transition(
+            report_id,
+            lifecycle.FAIL,
+            fields={
+                "finished_at": timezone.now(),
+                "error_code": code,
+                "error_message": message[:ERROR_MESSAGE_LIMIT],
+            },
+        )
+    except TransitionRefused as refused:
+        return refused.report
 
 
 # --- Periodic work ------------------------------------------------------------------------------------------------
@@ -217,12 +222,9 @@ def report_recover_lost(report_id: str, *, lost_before) -> str | None:
     Returns "retried", "failed", or None when the report turned out to be fine."""
     with transaction.atomic():
         report = Report.objects.select_for_update().filter(pk=report_id).first()
-        if (
-            report is None
-            or report.status != ReportStatus.RUNNING
-            or report.heartbeat_at is None
-            or report.heartbeat_at >= lost_before
-        ):
+        if report is None or report.heartbeat_at is None or report.heartbeat_at >= lost_before:
+            return None
+        if report.status != ReportStatus.RUNNING:
             return None
         if report.attempts >= settings.REPORT_MAX_ATTEMPTS:
             report_fail(
@@ -233,12 +235,9 @@ def report_recover_lost(report_id: str, *, lost_before) -> str | None:
             )
             return "failed"
         logger.warning("Report %s lost its worker on attempt %d; trying again", report.id, report.attempts)
-        report.status = ReportStatus.QUEUED
-        report.started_at = None
-        report.heartbeat_at = None
-        report.progress = 0
-        report.save(update_fields=["status", "started_at", "heartbeat_at", "progress"])
-        publish_report_event(report)
+        report_transition(
+            report.id, lifecycle.REQUEUE, fields={"started_at": None, "heartbeat_at": None, "progress": 0}
+        )
         report_type = report_types.get(report.report_type)
         transaction.on_commit(
             partial(
@@ -297,14 +296,18 @@ def reports_expire(*, now=None) -> int:
         cutoff = now - timedelta(days=report_type_limits(key).retention_days)
         due = Report.objects.filter(status=ReportStatus.SUCCEEDED, report_type=key, finished_at__lt=cutoff)
         for report_id in due.values_list("id", flat=True).iterator():
-            with transaction.atomic():
-                locked = Report.objects.select_for_update().get(pk=report_id)
-                if locked.status != ReportStatus.SUCCEEDED:
-                    continue
-                if locked.file:
-                    locked.file.delete(save=False)
-                locked.status = ReportStatus.EXPIRED
-                locked.save(update_fields=["status", "file"])
-                publish_report_event(locked)
+            removed: list[str] = []
+
+            def without_file(report: Report, removed: list[str] = removed) -> dict[str, Any]:
+                removed.append(report.file.name)
+                return {"file": ""}
+
+            try:
+                expired_report = report_transition(report_id, lifecycle.EXPIRE, fields=without_file)
+            except TransitionRefused:
+                continue
+            # The file goes once the report says so: had the change rolled back, both would be as they were.
+            if removed[0]:
+                expired_report.file.storage.delete(removed[0])
             expired += 1
     return expired

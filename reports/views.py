@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from events.selectors import report_timeline_rows
 from reports import selectors, services
 from reports.errors import ReportNotCancellable, ReportTypeNotPermitted, ReportTypeUnknown
 from reports.forms import ReportParametersForm
@@ -165,6 +166,7 @@ def report_detail(request: HttpRequest, report_id: str) -> HttpResponse:
     report = _own_report(request, report_id)
     context: dict[str, Any] = {
         "row": ReportView(report),
+        "timeline": report_timeline_rows(report_id=report.id),
         "poll_url": reverse("api:report-detail", kwargs={"report_id": report.id}),
         **_live_urls(),
     }

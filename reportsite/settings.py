@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_rq",
     "channels",
     "phonenumber_field",
+    "events",
     "reports",
     "notifications",
 ]
@@ -217,7 +218,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ReportStatusEnum": "reports.models.ReportStatus",
-        "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
+        "DeliveryStatusEnum": "events.models.DeliveryStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -233,7 +234,7 @@ REPORT_POLL_RETRY_AFTER = env_int("REPORT_POLL_RETRY_AFTER", 1)
 REPORT_STUCK_GRACE_SECONDS = env_int("REPORT_STUCK_GRACE_SECONDS", 120)
 
 # --- Faults, overload and bad input (docs/reliability.md) --------------------------------------------------------
-# How often the stuck-report reaper runs (RQ cron, reports/cron.py).
+# How often the stuck-report reaper runs (RQ cron, reportsite/cron.py).
 REPORT_REAPER_INTERVAL_SECONDS = env_int("REPORT_REAPER_INTERVAL_SECONDS", 60)
 # A report queued this long whose job is not in Redis (the enqueue failed, or Redis lost it) is enqueued again.
 REPORT_REQUEUE_AFTER_SECONDS = env_int("REPORT_REQUEUE_AFTER_SECONDS", 30)
@@ -251,6 +252,19 @@ REPORT_OVERLOAD_RETRY_AFTER = env_int("REPORT_OVERLOAD_RETRY_AFTER", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_BODY_BYTES", 1024 * 1024)
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 
+# --- The event log and its deliveries (SPEC §14) --------------------------------------------------------------------
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
+# How often the sweep looks for events whose fan-out did not finish (their process died right after the commit),
+# and how old such an event must be before the sweep takes it over from the process that wrote it.
+EVENT_SWEEP_INTERVAL_SECONDS = env_int("EVENT_SWEEP_INTERVAL_SECONDS", 10)
+EVENT_FANOUT_GRACE_SECONDS = env_float("EVENT_FANOUT_GRACE_SECONDS", 5.0)
+# Attempts in flight per worker's delivery run, and per target (one endpoint, URL, address or number), for every
+# channel. The WEBHOOK_ names are the earlier names of the same settings.
+DELIVERY_MAX_CONCURRENCY = env_int("DELIVERY_MAX_CONCURRENCY", env_int("WEBHOOK_MAX_CONCURRENCY", 64))
+DELIVERY_TARGET_CONCURRENCY = env_int("DELIVERY_TARGET_CONCURRENCY", env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 16))
+# Test-only fault injection (common/faults.py): points where a process kills itself. Empty in any real deployment.
+FAULT_POINTS = frozenset(env_list("FAULT_POINTS", ""))
+
 # --- Webhooks (SPEC §7) ------------------------------------------------------------------------------------------
 # CIDRs that webhooks may reach although they are internal (loopback, private...). Empty in production; in
 # development the loopback networks, so that a receiver on this machine can be tried.
@@ -263,8 +277,6 @@ WEBHOOK_RETRY_SCHEDULE = [
 ]
 # An endpoint that fails this many deliveries in a row is disabled and its owner told by email.
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 50)
-WEBHOOK_MAX_CONCURRENCY = env_int("WEBHOOK_MAX_CONCURRENCY", 64)
-WEBHOOK_ENDPOINT_CONCURRENCY = env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 16)
 WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24)
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "reports@localhost")
 EMAIL_BACKEND = env_str(
@@ -283,13 +295,13 @@ EMAIL_USE_SSL = env_bool("DJANGO_EMAIL_USE_SSL", False)
 EMAIL_FILE_PATH = env_str("DJANGO_EMAIL_FILE_PATH", str(BASE_DIR / "run" / "emails"))
 
 # --- Email and SMS notifications (SPEC §8) -------------------------------------------------------------------------
-# "console" (prints), "locmem" (kept in notifications.sms.outbox, for tests), "twilio", or a dotted class path.
+# "console" (prints), "locmem" (kept in notifications.messages.sms.outbox, for tests), "twilio", or a dotted class path.
 SMS_BACKEND = env_str("SMS_BACKEND", "console")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
 TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0)
-if SMS_BACKEND in ("twilio", "notifications.sms.backends.twilio.SmsBackend") and not (
+if SMS_BACKEND in ("twilio", "notifications.messages.sms.backends.twilio.SmsBackend") and not (
     TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER
 ):
     raise ImproperlyConfigured(

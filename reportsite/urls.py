@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("api/v1/", include("reports.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    path("api/v1/", include("events.api.urls")),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api answers a 404 problem, also when DEBUG would show Django's HTML page.

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from rq import Worker
 
 from common import access_cache
-from notifications import sms
+from notifications.messages import sms
 from scripts.private_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

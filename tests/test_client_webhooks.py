@@ -1,4 +1,4 @@
-"""The client's webhook verification against the service's own signing (notifications.signing, which uses the
+"""The client's webhook verification against the service's own signing (notifications.webhooks.signing, which uses the
 `standardwebhooks` package): valid, tampered body, wrong secret, old and future timestamps, rotation; and the
 CLI's `verify-webhook` and the verifying receiver behind `listen`."""
 
@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from client import SignatureInvalid, WebhookReceiver, verify_webhook
 from client.webhooks import sign
-from notifications.signing import new_secret, signature_headers
+from notifications.webhooks.signing import new_secret, signature_headers
 from tests.conftest import ROOT
 
 EVENT = {

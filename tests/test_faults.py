@@ -224,9 +224,9 @@ def test_the_reaper_runs_on_rqs_cron(wren, fault_redis):
     env = process_env(REDIS_URL=fault_redis.url, REPORT_REAPER_INTERVAL_SECONDS="1", REPORT_REQUEUE_AFTER_SECONDS="0")
     worker = fault_worker(fault_redis, REPORT_REAPER_INTERVAL_SECONDS="1", REPORT_REQUEUE_AFTER_SECONDS="0")
 
-    # When the scheduler of the Procfile runs (manage.py rqcron reports.cron), with the reaper every second
+    # When the scheduler of the Procfile runs (manage.py rqcron reportsite.cron), with the reaper every second
     scheduler = subprocess.Popen(
-        [sys.executable, "manage.py", "rqcron", "reports.cron"],
+        [sys.executable, "manage.py", "rqcron", "reportsite.cron"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

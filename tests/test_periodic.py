@@ -378,8 +378,8 @@ def test_the_scheduler_runs_the_reaper_retention_and_the_key_purge(settings):
     settings.REPORT_REAPER_INTERVAL_SECONDS = 15
     scheduler = CronScheduler(connection=django_rq.get_connection("reports"))
 
-    # When the Procfile's scheduler loads its configuration (manage.py rqcron reports.cron)
-    scheduler.load_config_from_file("reports.cron")
+    # When the Procfile's scheduler loads its configuration (manage.py rqcron reportsite.cron)
+    scheduler.load_config_from_file("reportsite.cron")
 
     # Then the reports queue gets the reaper at that interval, retention and the idempotency key purge hourly
     jobs = {job.func_name: (job.queue_name, job.interval, job.cron) for job in scheduler.get_jobs()}

@@ -14,10 +14,10 @@ from django.core.exceptions import ImproperlyConfigured
 from twilio.base.exceptions import TwilioRestException
 
 import reportsite.settings as project_settings
-from notifications import sms
-from notifications.sms import SmsMessage, get_sms_backend
-from notifications.sms.backends import console, locmem
-from notifications.sms.backends import twilio as twilio_backend
+from notifications.messages import sms
+from notifications.messages.sms import SmsMessage, get_sms_backend
+from notifications.messages.sms.backends import console, locmem
+from notifications.messages.sms.backends import twilio as twilio_backend
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token"
@@ -127,7 +127,7 @@ def test_backends_are_chosen_by_alias_or_dotted_path(settings):
     settings.SMS_BACKEND = "console"
     assert type(get_sms_backend()) is console.SmsBackend
     assert type(get_sms_backend("locmem")) is locmem.SmsBackend
-    assert type(get_sms_backend("notifications.sms.backends.locmem.SmsBackend")) is locmem.SmsBackend
+    assert type(get_sms_backend("notifications.messages.sms.backends.locmem.SmsBackend")) is locmem.SmsBackend
 
 
 def test_console_backend_prints_the_message():

@@ -9,13 +9,8 @@ from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
 from common.api.serializers import StrictBooleanField, StrictInputSerializer
-from notifications.models import (
-    DeliveryStatus,
-    NotificationPreferences,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+from events.models import Delivery, DeliveryAttempt, DeliveryStatus
+from notifications.models import NotificationPreferences, WebhookEndpoint
 
 EVENT_TYPES_HELP = (
     "Event types to receive; empty: the terminal ones (report.succeeded, report.failed, report.cancelled)."
@@ -109,7 +104,7 @@ class CallbackSecretOutputSerializer(serializers.Serializer):
 
 class AttemptOutputSerializer(serializers.ModelSerializer):
     class Meta:
-        model = WebhookAttempt
+        model = DeliveryAttempt
         fields = ["number", "attempted_at", "status_code", "latency_ms", "error", "response_excerpt"]
         read_only_fields = fields
 
@@ -119,12 +114,18 @@ class DeliveryLinksSerializer(serializers.Serializer):
 
 
 class DeliveryOutputSerializer(serializers.ModelSerializer):
+    """A delivery of one event to one endpoint (the context's `endpoint`), with its attempts."""
+
+    event_id = serializers.CharField(read_only=True)
+    event_type = serializers.CharField(source="event.type", read_only=True)
+    url = serializers.SerializerMethodField()
+    payload = serializers.SerializerMethodField()
     attempts = AttemptOutputSerializer(many=True, read_only=True)
     next_attempt_at = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
 
     class Meta:
-        model = WebhookDelivery
+        model = Delivery
         fields = [
             "id",
             "event_id",
@@ -143,18 +144,26 @@ class DeliveryOutputSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.URLField())
+    def get_url(self, delivery: Delivery) -> str:
+        return self.context["endpoint"].url
+
+    @extend_schema_field(serializers.JSONField(help_text="The §5 envelope that is sent."))
+    def get_payload(self, delivery: Delivery) -> dict[str, Any]:
+        return delivery.event.envelope
+
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_next_attempt_at(self, delivery: WebhookDelivery) -> str | None:
+    def get_next_attempt_at(self, delivery: Delivery) -> str | None:
         # Only a pending delivery has a next attempt; the column keeps stale values otherwise.
         if delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at is None:
             return None
         return serializers.DateTimeField().to_representation(delivery.next_attempt_at)
 
     @extend_schema_field(DeliveryLinksSerializer)
-    def get_links(self, delivery: WebhookDelivery) -> dict[str, str]:
+    def get_links(self, delivery: Delivery) -> dict[str, str]:
         return {
             "redeliver": _absolute(
-                self.context, "delivery-redeliver", endpoint_id=delivery.endpoint_id, delivery_id=delivery.id
+                self.context, "delivery-redeliver", endpoint_id=delivery.target, delivery_id=delivery.id
             )
         }
 

@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 from common.api.pagination import NewestFirstCursorPagination
 from common.api.serializers import PROBLEM
 from common.netsafety import UnsafeDestination
-from notifications import preferences, selectors, services
+from events.engine import DeliveryInFlight, delivery_redeliver
+from events.models import Delivery
 from notifications.api.serializers import (
     CallbackSecretOutputSerializer,
     DeliveryOutputSerializer,
@@ -25,7 +26,9 @@ from notifications.api.serializers import (
     PreferencesUpdateInputSerializer,
     SecretRotationOutputSerializer,
 )
-from notifications.models import WebhookDelivery, WebhookEndpoint
+from notifications.messages import preferences
+from notifications.models import WebhookEndpoint
+from notifications.webhooks import selectors, services
 
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
 
@@ -43,7 +46,7 @@ def _endpoint_or_404(request: Request, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
-def _delivery_or_404(request: Request, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+def _delivery_or_404(request: Request, endpoint_id: str, delivery_id: str) -> Delivery:
     delivery = selectors.delivery_get(user=request.user, endpoint_id=endpoint_id, delivery_id=delivery_id)
     if delivery is None:
         raise Http404
@@ -161,7 +164,8 @@ class EndpointTestApi(OwnedEndpointApi):
         responses={200: EndpointTestOutputSerializer, **COMMON_ERRORS},
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
-        delivery = services.endpoint_send_test(endpoint=_endpoint_or_404(request, endpoint_id))
+        delivery_endpoint = _endpoint_or_404(request, endpoint_id)
+        delivery = services.endpoint_send_test(endpoint=delivery_endpoint)
         attempt = delivery.attempts.last()  # the one just made
         outcome = {
             "status": delivery.status,
@@ -171,7 +175,8 @@ class EndpointTestApi(OwnedEndpointApi):
             "attempt": attempt,
             "delivery": delivery,
         }
-        return Response(EndpointTestOutputSerializer(outcome, context={"request": request}).data)
+        context = {"request": request, "endpoint": delivery_endpoint}
+        return Response(EndpointTestOutputSerializer(outcome, context=context).data)
 
 
 class DeliveryListApi(OwnedEndpointApi):
@@ -187,9 +192,8 @@ class DeliveryListApi(OwnedEndpointApi):
         deliveries = selectors.delivery_list(endpoint=endpoint)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(deliveries, request, view=self)
-        return paginator.get_paginated_response(
-            DeliveryOutputSerializer(page, many=True, context={"request": request}).data
-        )
+        context = {"request": request, "endpoint": endpoint}
+        return paginator.get_paginated_response(DeliveryOutputSerializer(page, many=True, context=context).data)
 
 
 class DeliveryRedeliverApi(OwnedEndpointApi):
@@ -200,13 +204,13 @@ class DeliveryRedeliverApi(OwnedEndpointApi):
         responses={202: DeliveryOutputSerializer, **COMMON_ERRORS},
     )
     def post(self, request: Request, endpoint_id: str, delivery_id: str) -> Response:
+        delivery = _delivery_or_404(request, endpoint_id, delivery_id)
         try:
-            delivery = services.delivery_redeliver(delivery=_delivery_or_404(request, endpoint_id, delivery_id))
-        except services.DeliveryInFlight as error:
+            delivery = delivery_redeliver(delivery=delivery)
+        except DeliveryInFlight as error:
             raise Conflict(str(error)) from error
-        return Response(
-            DeliveryOutputSerializer(delivery, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
-        )
+        context = {"request": request, "endpoint": _endpoint_or_404(request, endpoint_id)}
+        return Response(DeliveryOutputSerializer(delivery, context=context).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CallbackSecretApi(APIView):

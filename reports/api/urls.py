@@ -9,6 +9,7 @@ urlpatterns = [
     path("reports/<str:report_id>", views.ReportDetailApi.as_view(), name="report-detail"),
     path("reports/<str:report_id>/file", views.ReportFileApi.as_view(), name="report-file"),
     path("reports/<str:report_id>/cancel", views.ReportCancelApi.as_view(), name="report-cancel"),
+    path("reports/<str:report_id>/events", views.ReportEventsApi.as_view(), name="report-events"),
     path("me", views.MeApi.as_view(), name="me"),
     path("report-types", views.ReportTypeListApi.as_view(), name="report-type-list"),
     path("report-types/<str:key>", views.ReportTypeDetailApi.as_view(), name="report-type-detail"),

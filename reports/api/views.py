@@ -10,6 +10,9 @@ from rest_framework.views import APIView
 
 from common.api.pagination import NewestFirstCursorPagination
 from common.api.serializers import PROBLEM, ProblemSerializer
+from events.api.serializers import DEFAULT_LIMIT, EventWithDeliveriesOutputSerializer, ReportEventsFilterSerializer
+from events.api.views import CURSOR_EXPIRED, page_after
+from events.selectors import CursorExpired, report_timeline
 from reports import selectors, services
 from reports.api.idempotency import idempotent_post
 from reports.api.serializers import (
@@ -200,3 +203,32 @@ class MeApi(APIView):
     @extend_schema(operation_id="me_retrieve", summary="The authenticated user", responses={200: MeOutputSerializer})
     def get(self, request: Request) -> Response:
         return Response(MeOutputSerializer(request.user).data)
+
+
+class ReportEventsApi(OwnedReportApi):
+    @extend_schema(
+        operation_id="reports_events",
+        summary="The report's events, oldest first, each with where it went: channel, target, status, attempts",
+        parameters=[ReportEventsFilterSerializer],
+        responses={
+            200: EventWithDeliveriesOutputSerializer(many=True),
+            400: PROBLEM,
+            410: CURSOR_EXPIRED,
+            **COMMON_ERRORS,
+        },
+    )
+    def get(self, request: Request, report_id: str) -> Response:
+        report = _report_or_404(request, report_id)
+        filters = ReportEventsFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        events = report_timeline(report_id=report.id)
+        after = filters.validated_data.get("after")
+        if after is not None:
+            cursor = events.filter(pk=after).first()
+            if cursor is None:
+                raise CursorExpired(f"{after!r} is not an event of this report that is still kept.")
+            events = events.filter(sequence__gt=cursor.sequence)
+        page = page_after(request, events, filters.validated_data.get("limit", DEFAULT_LIMIT))
+        return Response(
+            {"next": page["next"], "results": EventWithDeliveriesOutputSerializer(page["results"], many=True).data}
+        )

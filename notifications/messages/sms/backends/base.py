@@ -1,7 +1,7 @@
 from abc import ABC, abstractmethod
 from typing import Any
 
-from notifications.sms import SmsMessage
+from notifications.messages.sms import SmsMessage
 
 
 class SmsBackend(ABC):

@@ -7,8 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from notifications.sms import SmsMessage
-from notifications.sms.backends.base import SmsBackend as BaseSmsBackend
+from notifications.messages.sms import SmsMessage
+from notifications.messages.sms.backends.base import SmsBackend as BaseSmsBackend
 
 
 class SmsBackend(BaseSmsBackend):

@@ -1,15 +1,13 @@
 """Writes on notification preferences (SPEC §8): made on first use, changed by the API, the UI and the admin under
-the same rules, and the per-report override of §4 checked against them."""
+the same rules."""
 
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from notifications import selectors
 from notifications.models import NotificationPreferences
 
-NOTIFY_KEYS = ("email", "sms")
 PREFERENCE_FIELDS = ("email_on_success", "email_on_failure", "sms_on_success", "sms_on_failure", "phone_number")
 SMS_NEEDS_PHONE = "A phone number is needed to receive SMS."
 
@@ -52,25 +50,3 @@ def preferences_update(*, user: AbstractBaseUser, **changes: Any) -> Notificatio
             raise PreferencesInvalid(problems)
         preferences.save(update_fields=[*changes, "updated_at"])
     return preferences
-
-
-def notify_override_clean(*, user: AbstractBaseUser, notify: Any) -> dict[str, bool]:
-    """The per-report override of §4 (`{"email": bool, "sms": bool}`, each key optional), checked against what the
-    user can receive. Raises PreferencesInvalid with messages keyed `notify.<key>`."""
-    if notify is None:
-        return {}
-    if not isinstance(notify, dict):
-        raise PreferencesInvalid({"notify": ['Must be an object like {"email": true, "sms": false}.']})
-    errors: dict[str, list[str]] = {}
-    for key, value in notify.items():
-        if key not in NOTIFY_KEYS:
-            errors[f"notify.{key}"] = ["Unknown field; use email or sms."]
-        elif not isinstance(value, bool):
-            errors[f"notify.{key}"] = ["Must be true or false."]
-    if not errors and notify.get("email") and not user.email:
-        errors["notify.email"] = ["Your account has no email address to send to."]
-    if not errors and notify.get("sms") and not selectors.preferences_get(user=user).phone_number:
-        errors["notify.sms"] = ["Add a phone number to your notification preferences to receive SMS."]
-    if errors:
-        raise PreferencesInvalid(errors)
-    return dict(notify)

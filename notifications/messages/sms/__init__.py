@@ -2,9 +2,9 @@
 
     get_sms_backend().send(SmsMessage(to="+14155552671", body="..."))
 
-Backends: `console` (the default: prints each message), `locmem` (keeps them in `notifications.sms.outbox`, for
+Backends: `console` (the default: prints each message), `locmem` (keeps them in `notifications.messages.sms.outbox`, for
 tests, like Django's `mail.outbox`), `twilio` (Twilio's REST API through its SDK), or any dotted path to a subclass
-of `notifications.sms.backends.base.SmsBackend`.
+of `notifications.messages.sms.backends.base.SmsBackend`.
 
 Why not django-sms: it has the same three backends, but its Twilio backend builds the SDK's client without an HTTP
 client of our choosing, so a request to Twilio has no timeout and a hung connection would hold a worker for good;
@@ -19,9 +19,9 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 BACKEND_ALIASES = {
-    "console": "notifications.sms.backends.console.SmsBackend",
-    "locmem": "notifications.sms.backends.locmem.SmsBackend",
-    "twilio": "notifications.sms.backends.twilio.SmsBackend",
+    "console": "notifications.messages.sms.backends.console.SmsBackend",
+    "locmem": "notifications.messages.sms.backends.locmem.SmsBackend",
+    "twilio": "notifications.messages.sms.backends.twilio.SmsBackend",
 }
 
 

@@ -2,8 +2,8 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from notifications.sms import SmsMessage
-from notifications.sms.backends.base import SmsBackend as BaseSmsBackend
+from notifications.messages.sms import SmsMessage
+from notifications.messages.sms.backends.base import SmsBackend as BaseSmsBackend
 
 
 class SmsBackend(BaseSmsBackend):

@@ -1,4 +1,4 @@
-"""What an email or SMS about a finished report says, and sending it through the configured backend.
+"""What an email or SMS says: about a finished report, or (email only) an endpoint disabled for failing.
 
 The content comes from the event the message tells of (SPEC §5: the same envelope as every other channel); only
 the PDF to attach is read from the report itself, and only while it is still there.
@@ -15,8 +15,8 @@ from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from notifications.models import NotificationChannel, NotificationMessage
-from notifications.sms import SmsMessage, get_sms_backend
+from events.models import Event
+from notifications.messages.sms import SmsMessage
 from reports.models import ReportStatus
 from reports.registry import report_types
 
@@ -47,8 +47,8 @@ def site_url(path: str) -> str:
     return settings.SITE_URL + path
 
 
-def report_outcome(message: NotificationMessage) -> ReportOutcome:
-    report = message.payload["data"]["report"]
+def report_outcome(event: Event) -> ReportOutcome:
+    report = event.envelope["data"]["report"]
     report_type = report_types.get(report["report_type"])
     file = report.get("file") or {}
     error = report.get("error") or {}
@@ -56,7 +56,7 @@ def report_outcome(message: NotificationMessage) -> ReportOutcome:
         report_id=report["id"],
         report_type=report["report_type"],
         title=report_type.title if report_type else report["report_type"],
-        succeeded=message.event_type == "report.succeeded",
+        succeeded=event.type == "report.succeeded",
         error_message=error.get("message", ""),
         page_url=site_url(reverse("ui:report-detail", kwargs={"report_id": report["id"]})),
         pages=file.get("pages"),
@@ -64,12 +64,18 @@ def report_outcome(message: NotificationMessage) -> ReportOutcome:
     )
 
 
-def _attachment(message: NotificationMessage, outcome: ReportOutcome) -> tuple[str, bytes] | None:
+def _attachment(event: Event, outcome: ReportOutcome) -> tuple[str, bytes] | None:
     """The PDF as (filename, bytes) when it may be attached: the report succeeded, its file is still kept, and it is
     at most NOTIFY_EMAIL_ATTACHMENT_MAX_BYTES (0: never)."""
     limit = settings.NOTIFY_EMAIL_ATTACHMENT_MAX_BYTES
-    report = message.report
-    if not outcome.succeeded or limit <= 0 or report.status != ReportStatus.SUCCEEDED or not report.file:
+    report = event.report
+    if (
+        report is None
+        or not outcome.succeeded
+        or limit <= 0
+        or report.status != ReportStatus.SUCCEEDED
+        or not report.file
+    ):
         return None
     if report.file_size is None or report.file_size > limit:
         return None
@@ -82,11 +88,16 @@ def _attachment(message: NotificationMessage, outcome: ReportOutcome) -> tuple[s
     return f"{report.report_type}-{report.id}.pdf", content
 
 
-def report_email(message: NotificationMessage) -> EmailMultiAlternatives:
-    """The email for one message: a text part, an HTML alternative, and the PDF when it is small enough."""
-    outcome = report_outcome(message)
-    attachment = _attachment(message, outcome)
-    user = message.user
+def _message_id(delivery_id: str) -> str:
+    """Our own Message-ID, so the log can name the email (and Django need not look up this host's name)."""
+    return make_msgid(idstring=delivery_id, domain=urlsplit(settings.SITE_URL).hostname or "localhost")
+
+
+def report_email(*, event: Event, recipient: str, delivery_id: str) -> EmailMultiAlternatives:
+    """The email of a finished report: a text part, an HTML alternative, and the PDF when it is small enough."""
+    outcome = report_outcome(event)
+    attachment = _attachment(event, outcome)
+    user = event.user
     context = {
         "report": outcome,
         "name": user.get_full_name() or user.get_username(),
@@ -94,13 +105,11 @@ def report_email(message: NotificationMessage) -> EmailMultiAlternatives:
         "size": filesizeformat(outcome.size_bytes) if outcome.size_bytes else "",
         "preferences_url": site_url(reverse("notifications_ui:preferences")),
     }
-    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
     email = EmailMultiAlternatives(
         subject=f"{outcome.title} {outcome.outcome} ({outcome.report_id})",
         body=render_to_string("notifications/email/report_finished.txt", context),
-        to=[message.recipient],
-        # Our own Message-ID, so the log can name the email (and Django need not look up this host's name).
-        headers={"Message-ID": make_msgid(idstring=message.id, domain=domain), "X-Report-Id": outcome.report_id},
+        to=[recipient],
+        headers={"Message-ID": _message_id(delivery_id), "X-Report-Id": outcome.report_id},
     )
     email.attach_alternative(render_to_string("notifications/email/report_finished.html", context), "text/html")
     if attachment is not None:
@@ -108,20 +117,22 @@ def report_email(message: NotificationMessage) -> EmailMultiAlternatives:
     return email
 
 
-def report_sms(message: NotificationMessage) -> SmsMessage:
-    outcome = report_outcome(message)
+def endpoint_disabled_email(*, event: Event, recipient: str, delivery_id: str) -> EmailMultiAlternatives:
+    """The email that tells an endpoint's owner it was disabled for failing, and how to get what it missed."""
+    endpoint = event.envelope["data"]["endpoint"]
+    context = {"endpoint": endpoint, "name": event.user.get_full_name() or event.user.get_username()}
+    return EmailMultiAlternatives(
+        subject=f"Webhook endpoint disabled: {endpoint['url']}",
+        body=render_to_string("notifications/email/endpoint_disabled.txt", context),
+        to=[recipient],
+        headers={"Message-ID": _message_id(delivery_id)},
+    )
+
+
+def report_sms(*, event: Event, recipient: str) -> SmsMessage:
+    outcome = report_outcome(event)
     text = f"Reports: {outcome.title} {outcome.outcome} ({outcome.report_id})"
     if not outcome.succeeded and outcome.error_message:
         error = outcome.error_message
         text += ": " + (error if len(error) <= SMS_ERROR_LIMIT else error[: SMS_ERROR_LIMIT - 1] + "…")
-    return SmsMessage(to=message.recipient, body=f"{text}\n{outcome.page_url}")
-
-
-def send_message(message: NotificationMessage) -> str:
-    """Send the message now through the configured email or SMS backend; returns the id to log. Raises whatever
-    the backend raises."""
-    if message.channel == NotificationChannel.EMAIL:
-        email = report_email(message)
-        email.send()
-        return email.extra_headers["Message-ID"]
-    return get_sms_backend().send(report_sms(message))
+    return SmsMessage(to=recipient, body=f"{text}\n{outcome.page_url}")
