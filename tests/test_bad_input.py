@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from notifications.models import WebhookDelivery, WebhookEndpoint
+from events.models import Delivery, Event
+from notifications.models import WebhookEndpoint
 from reports.models import IdempotencyKey, Report
 from reports.services import report_create
 
@@ -119,7 +120,7 @@ CASES = {
     "report id with a surrogate escape": Bad(404, NOT_FOUND, method="get", path="/api/v1/reports/rep_%ED%A0%80"),
     "endpoint id with NUL": Bad(404, NOT_FOUND, method="get", path="/api/v1/webhook-endpoints/we_%00"),
     "delivery id with NUL": Bad(
-        404, NOT_FOUND, method="post", path="/api/v1/webhook-endpoints/{endpoint}/deliveries/wd_%00/redeliver"
+        404, NOT_FOUND, method="post", path="/api/v1/webhook-endpoints/{endpoint}/deliveries/dlv_%00/redeliver"
     ),
     "report type key with NUL": Bad(404, NOT_FOUND, method="get", path="/api/v1/report-types/user%00"),
     # Bad query parameters
@@ -131,7 +132,7 @@ CASES = {
 
 def counts() -> dict[str, int]:
     return {
-        model.__name__: model.objects.count() for model in (Report, IdempotencyKey, WebhookEndpoint, WebhookDelivery)
+        model.__name__: model.objects.count() for model in (Report, IdempotencyKey, WebhookEndpoint, Event, Delivery)
     }
 
 

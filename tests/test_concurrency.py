@@ -9,6 +9,7 @@ import pytest
 from django.db import connection, connections
 
 from common.queues import queue_for
+from events.models import Event, EventStream
 from reports import jobs
 from reports.models import IdempotencyKey, Report
 from reports.services import report_render
@@ -116,3 +117,29 @@ def test_two_workers_given_the_same_report_build_it_once(make_user, django_db_se
     assert builds([report.id])[report.id] == {"start": 1, "end": 1}
     report.refresh_from_db()
     assert report.attempts == 1
+
+
+def test_fifty_parallel_posts_number_the_users_events_without_a_gap_or_a_repeat(user, make_user):
+    # Given fifty clients of Ada's and, at the same time, Bob's, each about to request a report
+    bob = make_user("bob")
+    clients = [client_for(user if index % 5 else bob) for index in range(PARALLEL_POSTS)]
+
+    def post(index: int):
+        return clients[index].post("/api/v1/reports", {"report_type": "user_access"}, format="json").status_code
+
+    # When they all send at once (on PostgreSQL, fifty transactions that each take the next number of a stream)
+    answers = in_parallel(PARALLEL_POSTS, post)
+
+    # Then every report was created, each with one report.queued event
+    assert answers == [201] * PARALLEL_POSTS
+    assert Event.objects.filter(type="report.queued").count() == PARALLEL_POSTS
+    assert set(Event.objects.values_list("report_id", flat=True)) == set(Report.objects.values_list("id", flat=True))
+    # And each user's stream is numbered 1..n: strictly increasing, no gap, no repeat
+    for owner, count in ((user, 40), (bob, 10)):
+        sequences = list(
+            Event.objects.filter(user=owner).order_by("created_at", "sequence").values_list("sequence", flat=True)
+        )
+        assert sorted(sequences) == list(range(1, count + 1)), sequences
+        assert EventStream.objects.get(user=owner).last_sequence == count
+        # The envelope says the same number the row does
+        assert all(event.envelope["sequence"] == event.sequence for event in Event.objects.filter(user=owner))

@@ -15,7 +15,8 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from notifications.models import CallbackSecret, WebhookDelivery, WebhookEndpoint
+from events.models import Delivery
+from notifications.models import CallbackSecret, WebhookEndpoint
 from reports.models import Report
 from reports.services import report_create, report_fail
 from tests.conftest import ROOT, client_for
@@ -51,7 +52,7 @@ ADMIN_PAGES = [
     "/admin/reports/report/",
     "/admin/reports/idempotencykey/",
     "/admin/notifications/webhookendpoint/",
-    "/admin/notifications/webhookdelivery/",
+    "/admin/events/delivery/",
     "/admin/notifications/callbacksecret/",
     "/admin/reports/apitoken/",
     "/admin/auth/user/",
@@ -283,6 +284,6 @@ def test_a_reports_events_go_to_its_owners_endpoints_only(make_user, clean_queue
         report_fail(report.id, code="build_failed", message="No ledger.")
 
     # Then only Ada's endpoint gets a delivery, of her report
-    deliveries = list(WebhookDelivery.objects.values_list("owner__username", "endpoint_id", "event_type"))
-    assert deliveries == [("ada", adas.id, "report.failed")]
-    assert WebhookDelivery.objects.get().payload["data"]["report"]["id"] == report.id
+    deliveries = list(Delivery.objects.values_list("event__user__username", "channel", "target", "event__type"))
+    assert deliveries == [("ada", "webhook", adas.id, "report.failed")]
+    assert Delivery.objects.get().event.envelope["data"]["report"]["id"] == report.id

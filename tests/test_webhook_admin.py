@@ -8,8 +8,10 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from notifications import services
-from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from events.log import event_record
+from events.models import Delivery, DeliveryAttempt, DeliveryStatus
+from notifications.models import WebhookEndpoint
+from notifications.webhooks import services
 from tests.webhook_receivers import receiver
 
 pytestmark = pytest.mark.django_db
@@ -29,10 +31,8 @@ def _staff(username: str, *codenames: str) -> Client:
     return client
 
 
-def _act(client: Client, model: str, action: str, ids: list[str]):
-    return client.post(
-        f"/admin/notifications/{model}/", {"action": action, "_selected_action": ids, "index": 0}, follow=True
-    )
+def _act(client: Client, model: str, action: str, ids: list[str], app: str = "notifications"):
+    return client.post(f"/admin/{app}/{model}/", {"action": action, "_selected_action": ids, "index": 0}, follow=True)
 
 
 def test_enable_disable_rotate_and_test_actions_with_permission(user):
@@ -59,7 +59,7 @@ def test_enable_disable_rotate_and_test_actions_with_permission(user):
         assert response.status_code == 200
     assert len(hook.received) == 1
     assert hook.received[0].headers["webhook-id"].startswith("evt_")
-    ping = WebhookDelivery.objects.get(endpoint=endpoint, event_type="ping")
+    ping = Delivery.objects.get(channel=services.ENDPOINT_CHANNEL, target=endpoint.pk, event__type="ping")
     assert ping.status == DeliveryStatus.SUCCEEDED
 
 
@@ -77,27 +77,28 @@ def test_actions_are_refused_without_the_change_permission(user, action):
     assert f'value="{action}"' not in page
     assert response.status_code == 200  # the changelist, with no such action offered
     assert WebhookEndpoint.objects.values().get(pk=endpoint.pk) == before  # nothing changed, no secret rotated
-    assert not WebhookDelivery.objects.filter(event_type="ping").exists()  # no test sent
+    assert not Delivery.objects.filter(event__type="ping").exists()  # no test sent
 
 
-def test_deliveries_are_a_read_only_log_with_redeliver(user):
+def test_deliveries_are_a_read_only_log_with_redeliver(user, django_capture_on_commit_callbacks):
     endpoint = services.endpoint_create(owner=user, url="http://127.0.0.1:9/hooks")
-    services.webhooks_fan_out({"id": "evt_1", "type": "report.succeeded", "data": {}}, user_id=user.pk)
-    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
-    viewer = _staff("viewer", "view_webhookdelivery")
-    operator = _staff("operator", "view_webhookdelivery", "change_webhookdelivery")
+    with django_capture_on_commit_callbacks(execute=True):  # the commit fans the event out
+        event_record(user_id=user.pk, event_type="report.succeeded", data={})
+    delivery = Delivery.objects.get(channel=services.ENDPOINT_CHANNEL, target=endpoint.pk)
+    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
+    viewer = _staff("viewer", "view_delivery")
+    operator = _staff("operator", "view_delivery", "redeliver_delivery")
 
-    page = viewer.get(f"/admin/notifications/webhookdelivery/{quote(delivery.pk)}/change/")
+    page = viewer.get(f"/admin/events/delivery/{quote(delivery.pk)}/change/")
     assert page.status_code == 200
     assert b'name="_save"' not in page.content  # no way to edit the log
-    assert viewer.get("/admin/notifications/webhookdelivery/add/").status_code == 403
+    assert viewer.get("/admin/events/delivery/add/").status_code == 403
 
-    _act(viewer, "webhookdelivery", "redeliver", [delivery.pk])
+    _act(viewer, "delivery", "redeliver", [delivery.pk], app="events")
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
 
-    _act(operator, "webhookdelivery", "redeliver", [delivery.pk])
+    _act(operator, "delivery", "redeliver", [delivery.pk], app="events")
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING
 
@@ -114,18 +115,19 @@ def test_secrets_never_appear_in_the_admin(user):
 
 def test_the_attempt_log_links_to_a_delivery_whose_id_looks_escaped(user):
     # Given a delivery whose id the admin's URL unescaping would misread ("_40" is how it writes "@")
-    delivery = WebhookDelivery.objects.create(
-        id="wd_40ab", owner=user, url="http://127.0.0.1:9/hooks", event_id="evt_x", event_type="report.failed",
-        payload={}, status=DeliveryStatus.FAILED, next_attempt_at=timezone.now(),
+    event = event_record(user_id=user.pk, event_type="report.failed", data={})
+    delivery = Delivery.objects.create(
+        id="dlv_40ab", event=event, channel="callback", target="http://127.0.0.1:9/hooks",
+        status=DeliveryStatus.FAILED, next_attempt_at=timezone.now(),
     )  # fmt: skip
-    WebhookAttempt.objects.create(delivery=delivery, number=1, attempted_at=timezone.now(), error="refused")
-    viewer = _staff("viewer", "view_webhookattempt", "view_webhookdelivery")
+    DeliveryAttempt.objects.create(delivery=delivery, number=1, attempted_at=timezone.now(), error="refused")
+    viewer = _staff("viewer", "view_deliveryattempt", "view_delivery")
 
     # When a viewer follows the attempt's link to its delivery
-    listing = viewer.get("/admin/notifications/webhookattempt/").content.decode()
-    link = re.search(r'<a href="([^"]+)">wd_40ab</a>', listing).group(1)
+    listing = viewer.get("/admin/events/deliveryattempt/").content.decode()
+    link = re.search(r'<a href="([^"]+)">dlv_40ab</a>', listing).group(1)
     page = viewer.get(link)
 
     # Then it opens that delivery
     assert page.status_code == 200
-    assert "wd_40ab" in page.content.decode()
+    assert "dlv_40ab" in page.content.decode()

@@ -13,8 +13,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
-from notifications.models import CallbackSecret, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from notifications.services import endpoint_create
+from events.log import event_record
+from events.models import Delivery, DeliveryAttempt, DeliveryStatus
+from notifications.models import CallbackSecret, WebhookEndpoint
+from notifications.webhooks.services import ENDPOINT_CHANNEL, endpoint_create
 from tests.conftest import client_for
 from tests.webhook_receivers import receiver
 
@@ -91,7 +93,7 @@ def endpoint_body(endpoint: WebhookEndpoint) -> dict:
     }
 
 
-def attempt_body(attempt: WebhookAttempt) -> dict:
+def attempt_body(attempt: DeliveryAttempt) -> dict:
     return {
         "number": attempt.number,
         "attempted_at": iso(attempt.attempted_at),
@@ -102,13 +104,13 @@ def attempt_body(attempt: WebhookAttempt) -> dict:
     }
 
 
-def delivery_body(delivery: WebhookDelivery) -> dict:
+def delivery_body(delivery: Delivery) -> dict:
     delivery.refresh_from_db()
     return {
         "id": delivery.id,
         "event_id": delivery.event_id,
-        "event_type": delivery.event_type,
-        "url": delivery.url,
+        "event_type": delivery.event.type,
+        "url": WebhookEndpoint.objects.get(pk=delivery.target).url,
         "status": delivery.status,
         "attempt_count": delivery.attempt_count,
         "next_attempt_at": iso(delivery.next_attempt_at) if delivery.status == DeliveryStatus.PENDING else None,
@@ -116,9 +118,9 @@ def delivery_body(delivery: WebhookDelivery) -> dict:
         "last_error": delivery.last_error,
         "created_at": iso(delivery.created_at),
         "finished_at": iso(delivery.finished_at),
-        "payload": delivery.payload,
+        "payload": delivery.event.envelope,
         "attempts": [attempt_body(attempt) for attempt in delivery.attempts.order_by("number")],
-        "links": {"redeliver": f"{BASE}/{delivery.endpoint_id}/deliveries/{delivery.id}/redeliver"},
+        "links": {"redeliver": f"{BASE}/{delivery.target}/deliveries/{delivery.id}/redeliver"},
     }
 
 
@@ -128,16 +130,14 @@ def assert_secret(value: str) -> None:
 
 
 def make_delivery(endpoint: WebhookEndpoint, *, status: str = DeliveryStatus.FAILED, minutes_ago: int = 0, attempts=1):
-    """A delivery of a report event to the endpoint, as a delivery run leaves it, with its attempts."""
+    """A delivery of a report event of the owner's stream to the endpoint, as a delivery run leaves it, with its
+    attempts."""
     created = timezone.now() - timedelta(minutes=minutes_ago)
-    event_id = f"evt_{endpoint.id[-6:]}{minutes_ago:04d}{status[:4]}"
-    delivery = WebhookDelivery.objects.create(
-        owner_id=endpoint.owner_id,
-        endpoint=endpoint,
-        url=endpoint.url,
-        event_id=event_id,
-        event_type="report.succeeded",
-        payload={"id": event_id, "type": "report.succeeded", "timestamp": iso(created), "data": {"report": {}}},
+    event = event_record(user_id=endpoint.owner_id, event_type="report.succeeded", data={"report": {}})
+    delivery = Delivery.objects.create(
+        event=event,
+        channel=ENDPOINT_CHANNEL,
+        target=endpoint.id,
         status=status,
         attempt_count=attempts,
         next_attempt_at=None if status != DeliveryStatus.PENDING else created + timedelta(seconds=5),
@@ -145,9 +145,9 @@ def make_delivery(endpoint: WebhookEndpoint, *, status: str = DeliveryStatus.FAI
         last_error="HTTP 500" if status == DeliveryStatus.FAILED else "",
         finished_at=created if status != DeliveryStatus.PENDING else None,
     )
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=created)
+    Delivery.objects.filter(pk=delivery.pk).update(created_at=created)
     for number in range(1, attempts + 1):
-        WebhookAttempt.objects.create(
+        DeliveryAttempt.objects.create(
             delivery=delivery,
             number=number,
             attempted_at=created + timedelta(seconds=number),
@@ -414,7 +414,7 @@ def test_delete_answers_204_and_the_endpoint_and_its_log_are_gone(api, endpoint)
     assert response.status_code == 204
     assert response.content == b""
     assert not WebhookEndpoint.objects.exists()
-    assert not WebhookDelivery.objects.exists()
+    assert not Delivery.objects.exists()
     assert api.get(f"/api/v1/webhook-endpoints/{endpoint.id}").status_code == 404
 
 
@@ -516,23 +516,24 @@ def test_ping_is_delivered_signed_to_a_real_receiver(api, user):
     assert len(hook.received) == 1
     got = hook.received[0]
     event = Webhook(created["secret"]).verify(got.body, got.headers)
-    delivery = WebhookDelivery.objects.get()
+    delivery = Delivery.objects.get()
     assert event == {
         "id": delivery.event_id,
         "type": "ping",
-        "timestamp": delivery.payload["timestamp"],
+        "sequence": delivery.event.sequence,
+        "timestamp": delivery.event.envelope["timestamp"],
         "data": {"endpoint": {"id": created["id"], "url": hook.url}},
     }
-    assert json.loads(got.body) == delivery.payload
+    assert json.loads(got.body) == delivery.event.envelope
     headers = {name.lower(): value for name, value in got.headers.items()}
     assert (headers["webhook-id"], headers["content-type"]) == (delivery.event_id, "application/json")
 
     # And the delivery is logged as succeeded, with its one attempt, which the answer reports
     attempt = delivery.attempts.get()
-    assert (delivery.owner, delivery.endpoint_id, delivery.url, delivery.event_type) == (
+    assert (delivery.event.user, delivery.channel, delivery.target, delivery.event.type) == (
         user,
+        ENDPOINT_CHANNEL,
         created["id"],
-        hook.url,
         "ping",
     )
     assert (delivery.status, delivery.attempt_count, delivery.last_status_code, delivery.claimed_by) == (
@@ -588,7 +589,7 @@ def test_a_failed_ping_is_reported_and_left_to_the_retries(api, endpoint):
     # Then the answer says it failed, and the delivery is due again on the retry schedule
     assert response.status_code == 200
     assert len(hook.received) == 1
-    delivery = WebhookDelivery.objects.get()
+    delivery = Delivery.objects.get()
     attempt = delivery.attempts.get()
     assert response.json() == {
         "status": "pending",
@@ -618,7 +619,7 @@ def test_a_ping_to_a_name_that_now_resolves_privately_is_refused_without_connect
     body = response.json()
     assert (body["status"], body["status_code"]) == ("pending", None)
     assert body["error"] == "Refused: hooks.example.com resolves to 10.1.2.3, a private address."
-    assert WebhookAttempt.objects.get().error == body["error"]
+    assert DeliveryAttempt.objects.get().error == body["error"]
 
 
 # --- Delivery log, redelivery ------------------------------------------------------------------------------------
@@ -702,11 +703,11 @@ def test_another_users_endpoint_and_delivery_are_404_on_every_verb(api, bobs_end
 
     # Then she gets the 404 problem, as for ids that do not exist
     assert_not_found(response)
-    assert_not_found(call(api, verb, f"/api/v1/webhook-endpoints/we_{'x' * 24}{path.format(delivery='wd_nope')}"))
+    assert_not_found(call(api, verb, f"/api/v1/webhook-endpoints/we_{'x' * 24}{path.format(delivery='dlv_nope')}"))
     # And nothing of Bob's changed, nothing was sent
     bobs_endpoint.refresh_from_db()
     assert (endpoint_body(bobs_endpoint), bobs_endpoint.secret, delivery_body(delivery)) == before
-    assert WebhookDelivery.objects.count() == 1
+    assert Delivery.objects.count() == 1
 
 
 @pytest.mark.parametrize("verb", VERBS)

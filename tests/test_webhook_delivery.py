@@ -10,10 +10,11 @@ import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from notifications import services
-from notifications.delivery import run_deliveries
-from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from reports.events import envelope
+from events.engine import run_deliveries
+from events.log import event_record
+from events.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
+from notifications.models import WebhookEndpoint
+from notifications.webhooks import services
 from reports.services import report_create, report_render
 from tests.conftest import wait_for_report
 from tests.webhook_receivers import receiver
@@ -31,42 +32,41 @@ def webhook_settings(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
-def _event(event_type: str = "report.succeeded") -> dict:
-    return envelope(event_type, {"report": {"id": "rep_test"}})
+def _event(user, event_type: str = "report.succeeded", data: dict | None = None) -> Event:
+    """An event of the user's stream, committed at once: its fan-out makes the deliveries."""
+    return event_record(user_id=user.pk, event_type=event_type, data=data or {"report": {"id": "rep_test"}})
 
 
-def _fan_out(user, event: dict) -> None:
-    services.webhooks_fan_out(event, user_id=user.pk)
+def _endpoint_delivery(endpoint: WebhookEndpoint) -> Delivery:
+    return Delivery.objects.get(channel=services.ENDPOINT_CHANNEL, target=endpoint.pk)
 
 
 def test_delivery_is_signed_per_standard_webhooks(user):
     with receiver() as hook:
         endpoint = services.endpoint_create(owner=user, url=hook.url)
-        event = _event()
-        _fan_out(user, event)
+        event = _event(user)
 
         run_deliveries(max_seconds=10)
 
     assert len(hook.received) == 1
     got = hook.received[0]
-    assert Webhook(endpoint.secret).verify(got.body, got.headers) == event
-    assert got.headers["webhook-id"] == event["id"]
-    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert Webhook(endpoint.secret).verify(got.body, got.headers) == event.envelope
+    assert got.headers["webhook-id"] == event.id
+    delivery = _endpoint_delivery(endpoint)
     assert (delivery.status, delivery.attempt_count, delivery.last_status_code) == (DeliveryStatus.SUCCEEDED, 1, 200)
 
 
 def test_500_twice_then_200_sends_the_same_id_three_times_and_logs_three_attempts(user):
     with receiver((500, {}, "boom"), (500, {}, "boom again"), (200, {}, "fine")) as hook:
         endpoint = services.endpoint_create(owner=user, url=hook.url)
-        event = _event()
-        _fan_out(user, event)
+        event = _event(user)
 
         run_deliveries(max_seconds=10)
 
-    assert [got.headers["webhook-id"] for got in hook.received] == [event["id"]] * 3
-    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert [got.headers["webhook-id"] for got in hook.received] == [event.id] * 3
+    delivery = _endpoint_delivery(endpoint)
     assert delivery.status == DeliveryStatus.SUCCEEDED
-    attempts = list(WebhookAttempt.objects.filter(delivery=delivery).order_by("number"))
+    attempts = list(DeliveryAttempt.objects.filter(delivery=delivery).order_by("number"))
     assert [(a.number, a.status_code, a.error, a.response_excerpt) for a in attempts] == [
         (1, 500, "HTTP 500", "boom"),
         (2, 500, "HTTP 500", "boom again"),
@@ -76,9 +76,9 @@ def test_500_twice_then_200_sends_the_same_id_three_times_and_logs_three_attempt
 
 def test_hanging_endpoint_is_cut_at_the_timeout_while_another_gets_its_event_at_once(user):
     with receiver("hang") as slow, receiver() as fast:
-        services.endpoint_create(owner=user, url=slow.url)
+        slow_endpoint = services.endpoint_create(owner=user, url=slow.url)
         services.endpoint_create(owner=user, url=fast.url)
-        _fan_out(user, _event())
+        _event(user)
         started = time.monotonic()
 
         run_deliveries(max_seconds=3)
@@ -86,7 +86,7 @@ def test_hanging_endpoint_is_cut_at_the_timeout_while_another_gets_its_event_at_
         assert len(fast.received) == 1
         # The fast endpoint's request arrived well before the slow one's timeout (1 s) ran out.
         assert fast.received[0].at - started < 0.9
-    slow_delivery = WebhookDelivery.objects.get(url=slow.url)
+    slow_delivery = _endpoint_delivery(slow_endpoint)
     first = slow_delivery.attempts.order_by("number").first()
     assert first.error.startswith("Timed out")
     assert first.status_code is None
@@ -109,7 +109,7 @@ def test_callback_url_receives_the_terminal_event_signed_with_the_callback_secre
 def test_410_disables_the_endpoint(user):
     with receiver((410, {}, "gone")) as hook:
         endpoint = services.endpoint_create(owner=user, url=hook.url)
-        _fan_out(user, _event())
+        _event(user)
 
         run_deliveries(max_seconds=10)
 
@@ -117,7 +117,7 @@ def test_410_disables_the_endpoint(user):
     assert endpoint.enabled is False
     assert endpoint.disabled_reason == "The endpoint answered 410 Gone."
     assert len(hook.received) == 1
-    assert WebhookDelivery.objects.get(endpoint=endpoint).status == DeliveryStatus.FAILED
+    assert _endpoint_delivery(endpoint).status == DeliveryStatus.FAILED
 
 
 def test_failure_streak_disables_and_emails_the_owner_and_reenabling_sends_what_was_missed(user, settings, mailoutbox):
@@ -127,27 +127,31 @@ def test_failure_streak_disables_and_emails_the_owner_and_reenabling_sends_what_
     user.save()
     with receiver((503, {}, "down")) as hook:
         endpoint = services.endpoint_create(owner=user, url=hook.url)
-        _fan_out(user, _event())
+        _event(user)
         run_deliveries(max_seconds=10)
         endpoint.refresh_from_db()
         assert endpoint.enabled is False
+
+        # The owner's email goes through the delivery engine: a delivery run after the disabling sends it
+        run_deliveries(max_seconds=10)
+        assert len(mailoutbox) == 1
         assert mailoutbox[0].to == ["ada@example.com"]
         assert hook.url in mailoutbox[0].subject
 
         # While disabled, a new event is kept, not sent
-        missed = _event("report.failed")
-        _fan_out(user, missed)
+        missed = _event(user, "report.failed")
         run_deliveries(max_seconds=2)
         assert len(hook.received) == 2
-        assert WebhookDelivery.objects.get(event_id=missed["id"]).status == DeliveryStatus.SKIPPED
+        missed_delivery = Delivery.objects.get(event=missed, channel=services.ENDPOINT_CHANNEL)
+        assert missed_delivery.status == DeliveryStatus.SKIPPED
 
         # When it is enabled again and answers, the missed event arrives
         hook.answers = [(200, {}, "ok")]
         services.endpoint_enable(endpoint=WebhookEndpoint.objects.get(pk=endpoint.pk))
         run_deliveries(max_seconds=10)
 
-    assert json.loads(hook.received[-1].body)["id"] == missed["id"]
-    assert WebhookDelivery.objects.get(event_id=missed["id"]).status == DeliveryStatus.SUCCEEDED
+    assert json.loads(hook.received[-1].body)["id"] == missed.id
+    assert Delivery.objects.get(event=missed, channel=services.ENDPOINT_CHANNEL).status == DeliveryStatus.SUCCEEDED
 
 
 def test_delivery_time_check_refuses_a_host_that_now_resolves_privately(user, monkeypatch):
@@ -163,14 +167,14 @@ def test_delivery_time_check_refuses_a_host_that_now_resolves_privately(user, mo
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     with receiver() as hook:
         endpoint = services.endpoint_create(owner=user, url=hook.url.replace("127.0.0.1", "hooks.example.test"))
-        _fan_out(user, _event())
+        _event(user)
         # DNS rebinding: by delivery time the name points at the metadata service.
         answers["hooks.example.test"] = "169.254.169.254"
 
         run_deliveries(max_seconds=5)
 
     assert hook.received == []
-    attempt = WebhookAttempt.objects.get(delivery__endpoint=endpoint, number=1)
+    attempt = DeliveryAttempt.objects.get(delivery=_endpoint_delivery(endpoint), number=1)
     assert attempt.error == "Refused: hooks.example.test resolves to 169.254.169.254, a link-local address."
 
 
@@ -186,10 +190,10 @@ def test_redirect_to_a_private_address_is_not_followed(user, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", guarded)
     with receiver((302, {"location": "http://169.254.169.254/latest/meta-data/"}, "")) as hook:
         endpoint = services.endpoint_create(owner=user, url=hook.url)
-        _fan_out(user, _event())
+        _event(user)
         run_deliveries(max_seconds=5)
 
-    first = WebhookAttempt.objects.get(delivery__endpoint=endpoint, number=1)
+    first = DeliveryAttempt.objects.get(delivery=_endpoint_delivery(endpoint), number=1)
     assert first.status_code == 302
     assert first.error == "Redirect to http://169.254.169.254/latest/meta-data/ not followed."
     assert set(connected) <= {"127.0.0.1"}
@@ -219,11 +223,11 @@ def test_webhook_health_report_shows_each_endpoint_with_its_success_rate(make_us
 
     from pypdf import PdfReader
 
-    operator = make_user("op", perms=("notifications.view_webhookdelivery",))
+    operator = make_user("op", perms=("events.view_delivery",))
     with receiver() as good, receiver((500, {}, "no")) as bad:
         services.endpoint_create(owner=operator, url=good.url)
         services.endpoint_create(owner=operator, url=bad.url)
-        _fan_out(operator, _event())
+        _event(operator)
         run_deliveries(max_seconds=10)
 
     # When the webhook_health report is built
@@ -239,13 +243,13 @@ def test_webhook_health_report_shows_each_endpoint_with_its_success_rate(make_us
 
 def test_a_backlog_for_a_hanging_endpoint_never_hides_the_others_due_deliveries(user, settings):
     # Given more due deliveries for a hanging endpoint than one claim looks at, and the same for a fast one
-    settings.WEBHOOK_MAX_CONCURRENCY = 4
-    settings.WEBHOOK_ENDPOINT_CONCURRENCY = 2
+    settings.DELIVERY_MAX_CONCURRENCY = 4
+    settings.DELIVERY_TARGET_CONCURRENCY = 2
     with receiver("hang") as slow, receiver() as fast:
         services.endpoint_create(owner=user, url=slow.url)
         services.endpoint_create(owner=user, url=fast.url)
         for index in range(40):
-            _fan_out(user, envelope("report.succeeded", {"index": index}))
+            _event(user, data={"index": index})
         started = time.monotonic()
 
         run_deliveries(max_seconds=1.5)
@@ -260,14 +264,14 @@ def test_retry_after_on_429_is_honoured(user, settings):
     settings.WEBHOOK_RETRY_SCHEDULE = [0, 0, 0]
     with receiver((429, {"retry-after": "120"}, "slow down")) as hook:
         endpoint = services.endpoint_create(owner=user, url=hook.url)
-        _fan_out(user, _event())
+        _event(user)
         before = timezone.now()
 
         run_deliveries(max_seconds=3)
 
     # Then it was asked once, and the next attempt waits at least the 120 s it asked for
     assert len(hook.received) == 1
-    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    delivery = _endpoint_delivery(endpoint)
     assert delivery.status == DeliveryStatus.PENDING
     assert delivery.next_attempt_at >= before + timedelta(seconds=120)
 
@@ -278,7 +282,7 @@ def test_a_run_stuck_on_a_hanging_endpoint_yields_to_a_waiting_report(user, sett
     waiting = {"report": False}
     with receiver("hang") as slow:
         endpoint = services.endpoint_create(owner=user, url=slow.url)
-        _fan_out(user, _event())
+        _event(user)
 
         def reports_waiting() -> bool:
             if slow.received:  # the hanging attempt is in flight: now a report arrives
@@ -290,7 +294,7 @@ def test_a_run_stuck_on_a_hanging_endpoint_yields_to_a_waiting_report(user, sett
         # Then the run gave the worker back while the attempt was still hanging, unrecorded and handed back
         assert outcomes["abandoned"] == 1
         assert not slow.release.is_set()
-    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    delivery = _endpoint_delivery(endpoint)
     assert (delivery.status, delivery.attempt_count, delivery.claimed_by) == (DeliveryStatus.PENDING, 0, "")
     assert delivery.next_attempt_at <= timezone.now()
 
@@ -304,7 +308,7 @@ def test_real_worker_builds_a_report_while_a_webhook_attempt_hangs(api, user, dj
     try:
         with receiver("hang") as slow:
             services.endpoint_create(owner=user, url=slow.url)
-            _fan_out(user, _event())
+            _event(user)
             deadline = time.monotonic() + 30
             while not slow.received and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -109,7 +109,7 @@ def report_email(*, event: Event, recipient: str, delivery_id: str) -> EmailMult
         subject=f"{outcome.title} {outcome.outcome} ({outcome.report_id})",
         body=render_to_string("notifications/email/report_finished.txt", context),
         to=[recipient],
-        headers={"Message-ID": _message_id(delivery_id), "X-Report-Id": outcome.report_id},
+        headers={"Message-ID": _message_id(delivery_id), "X-Report-Id": outcome.report_id, "X-Event-Id": event.id},
     )
     email.attach_alternative(render_to_string("notifications/email/report_finished.html", context), "text/html")
     if attachment is not None:
@@ -125,7 +125,7 @@ def endpoint_disabled_email(*, event: Event, recipient: str, delivery_id: str) -
         subject=f"Webhook endpoint disabled: {endpoint['url']}",
         body=render_to_string("notifications/email/endpoint_disabled.txt", context),
         to=[recipient],
-        headers={"Message-ID": _message_id(delivery_id)},
+        headers={"Message-ID": _message_id(delivery_id), "X-Event-Id": event.id},
     )
 
 
