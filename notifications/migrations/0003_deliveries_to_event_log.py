@@ -28,7 +28,13 @@ NEW_PERMISSION_NAMES = {
 
 def _envelope(payload: dict, sequence: int) -> str:
     """The old payload with the sequence it gets now, in the order the log writes its keys."""
-    ordered = {"id": payload.get("id"), "type": payload.get("type"), "sequence": sequence}
+    ordered = {
+        "id": payload.get("id"),
+        "type": payload.get("type"),
+        "sequence": sequence,
+        "timestamp": payload.get("timestamp"),
+        "data": payload.get("data"),
+    }
     ordered.update({key: value for key, value in payload.items() if key not in ordered})
     return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
 
