@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from events.engine import deliveries_redeliver
-from events.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
+from events.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStream
 
 STATUS_COLOURS = {
     DeliveryStatus.SUCCEEDED: "#2e7d32",
@@ -176,3 +176,12 @@ class DeliveryAttemptAdmin(ReadOnlyAdmin):
             attempt.delivery.channel,
             attempt.delivery.target,
         )
+
+
+@admin.register(EventStream)
+class EventStreamAdmin(ReadOnlyAdmin):
+    """Each user's stream: the last sequence number given, to compare with what a client says it saw."""
+
+    list_display = ["user", "last_sequence"]
+    search_fields = ["user__username"]
+    list_select_related = ["user"]

@@ -4,8 +4,8 @@ from smtplib import SMTPServerDisconnected
 
 from django.core.mail.backends.base import BaseEmailBackend
 
-from notifications.sms import SmsMessage
-from notifications.sms.backends.base import SmsBackend
+from notifications.messages.sms import SmsMessage
+from notifications.messages.sms.backends.base import SmsBackend
 
 SMTP_ERROR = "Connection unexpectedly closed"
 SMS_ERROR = "Provider answered 503"

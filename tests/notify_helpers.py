@@ -1,14 +1,19 @@
-"""Shared steps of the email and SMS tests: reports finished through the real services (so their events reach the
-real sinks after the commit), and the send jobs those sinks queued, run here as a worker would run them."""
+"""Shared steps of the email and SMS tests: reports finished through the real services (so their events are fanned
+out to the real channels after the commit), and the delivery runs that send the email and SMS, run here as a
+worker's delivery job would run them."""
 
 import django_rq
 
+from events.engine import run_deliveries
+from events.jobs import RUN_QUEUED_FLAG
+from events.models import Delivery
 from notifications.models import NotificationPreferences
 from reports.models import Report
 from reports.services import report_create, report_fail, report_render
 
 PHONE = "+14155552671"
-SEND_JOB = "notifications.jobs.send_notification"
+MESSAGE_CHANNELS = ("email", "sms")
+DELIVERY_JOB = "events.jobs.deliver"
 
 
 def set_preferences(user, **fields) -> NotificationPreferences:
@@ -27,18 +32,24 @@ def fail_report(user, message: str = "The ledger for 2026-13 does not exist.", *
     return report_fail(report.id, code="build_failed", message=message)
 
 
-def queued_send_jobs() -> list:
-    queue = django_rq.get_queue("notifications")
-    return [job for job in queue.get_jobs() if job.func_name == SEND_JOB]
+def message_deliveries():
+    """The email and SMS deliveries, oldest first (email before SMS for one event)."""
+    return Delivery.objects.filter(channel__in=MESSAGE_CHANNELS).order_by("created_at", "channel", "id")
 
 
-def run_queued_sends() -> list[str | None]:
-    """Run the send jobs waiting on the notifications queue, oldest first, until none is left (a job may queue its
-    own retry); returns what each job returned."""
+def queued_delivery_runs() -> list:
+    """The delivery runs (events.jobs.deliver) waiting on the notifications queue."""
     queue = django_rq.get_queue("notifications")
-    results = []
-    while jobs := queued_send_jobs():
-        job = jobs[0]
+    return [job for job in queue.get_jobs() if job.func_name == DELIVERY_JOB]
+
+
+def run_message_deliveries(max_seconds: float = 20.0) -> list[str]:
+    """One delivery run, here, as a worker takes the queued delivery job (off the queue, the "a run is queued" flag
+    cleared), until nothing is due: a retry due at once is attempted in the same run. Returns the status of each
+    email and SMS delivery afterwards."""
+    queue = django_rq.get_queue("notifications")
+    for job in queued_delivery_runs():
         queue.remove(job)
-        results.append(job.func(*job.args, **job.kwargs))
-    return results
+    queue.connection.delete(RUN_QUEUED_FLAG)
+    run_deliveries(max_seconds=max_seconds)
+    return list(message_deliveries().values_list("status", flat=True))

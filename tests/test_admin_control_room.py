@@ -9,7 +9,8 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from pypdf import PdfReader
 
-from notifications.models import NotificationMessage, NotificationStatus
+from events.log import event_record
+from events.models import Delivery, DeliveryAttempt, DeliveryStatus
 from reports import services
 from reports.models import Report, ReportStatus, ReportTypeConfig
 from tests.conftest import client_for, wait_for_report
@@ -90,17 +91,20 @@ def test_report_actions_are_refused_to_staff_without_the_permission(make_user, a
 
 
 def test_resend_notifications_queues_every_message_of_the_report_again(make_user, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):  # the failure's event creates the messages after commit
+    with django_capture_on_commit_callbacks(execute=True):  # the failure's event is fanned out after commit
         report = failed_report(make_user("ada", email="ada@example.test"))
-    message = NotificationMessage.objects.get(report=report, channel="email")
-    NotificationMessage.objects.filter(pk=message.pk).update(status=NotificationStatus.FAILED, attempts=5)
-    _, admin = staff("root", "reports.view_report", "notifications.change_notificationmessage")
+    message = Delivery.objects.get(event__report=report, channel="email")
+    Delivery.objects.filter(pk=message.pk).update(
+        status=DeliveryStatus.FAILED, attempt_count=5, schedule_start=0, next_attempt_at=None
+    )
+    _, admin = staff("root", "reports.view_report", "events.redeliver_delivery")
 
     response = act(admin, "/admin/reports/report/", "resend_notifications", [report.id])
 
     message.refresh_from_db()
-    assert message.status == NotificationStatus.PENDING
-    assert message.attempts == 0
+    assert message.status == DeliveryStatus.PENDING
+    assert message.schedule_position == 0  # a fresh set of retries
+    assert message.attempt_count == 5  # the attempts so far keep their numbers
     assert "Queued 1 message(s) to be sent again." in response.content.decode()
 
 
@@ -293,11 +297,17 @@ def test_every_model_of_the_project_is_in_the_admin_with_filters_and_search():
     from django.apps import apps
     from django.contrib import admin
 
-    for model in [*apps.get_app_config("reports").get_models(), *apps.get_app_config("notifications").get_models()]:
+    # The delivery logs of every channel are the event log's (events).
+    models = [
+        *apps.get_app_config("reports").get_models(),
+        *apps.get_app_config("notifications").get_models(),
+        *apps.get_app_config("events").get_models(),
+    ]
+    for model in models:
         model_admin = admin.site._registry.get(model)
         assert model_admin is not None, f"{model.__name__} is not in the admin"
         assert model_admin.search_fields, f"{model.__name__} has no search"
-        assert model_admin.list_filter or model._meta.model_name in {"callbacksecret"}, f"{model.__name__}: no filters"
+        assert model_admin.list_filter or model._meta.model_name in {"callbacksecret", "eventstream"}, f"{model.__name__}: no filters"
 
 
 def test_every_admin_page_of_the_site_renders_for_a_superuser(make_user):
@@ -315,18 +325,16 @@ def test_every_admin_page_of_the_site_renders_for_a_superuser(make_user):
 def test_webhook_attempts_are_a_read_only_log_filtered_by_outcome(user):
     from django.utils import timezone
 
-    from notifications.models import WebhookAttempt, WebhookDelivery
+    # This test's transaction never commits: the event is not fanned out, the delivery is made here
+    event = event_record(user_id=user.pk, event_type="report.succeeded", data={"report": {"id": "rep_test"}})
+    delivery = Delivery.objects.create(event=event, channel="callback", target="https://hooks.example.test/in")
+    DeliveryAttempt.objects.create(delivery=delivery, number=1, attempted_at=timezone.now(), status_code=500)
+    DeliveryAttempt.objects.create(delivery=delivery, number=2, attempted_at=timezone.now(), error="timed out")
+    _, viewer = staff("viewer", "events.view_deliveryattempt")
 
-    delivery = WebhookDelivery.objects.create(
-        owner=user, url="https://hooks.example.test/in", event_id="evt_1", event_type="report.succeeded", payload={}
-    )
-    WebhookAttempt.objects.create(delivery=delivery, number=1, attempted_at=timezone.now(), status_code=500)
-    WebhookAttempt.objects.create(delivery=delivery, number=2, attempted_at=timezone.now(), error="timed out")
-    _, viewer = staff("viewer", "notifications.view_webhookattempt")
+    everything = viewer.get("/admin/events/deliveryattempt/").content.decode()
+    no_answer = viewer.get("/admin/events/deliveryattempt/?outcome=no_answer").content.decode()
 
-    everything = viewer.get("/admin/notifications/webhookattempt/").content.decode()
-    no_answer = viewer.get("/admin/notifications/webhookattempt/?outcome=no_answer").content.decode()
-
-    assert "timed out" in everything and "500" in everything
+    assert "timed out" in everything and '<td class="field-status_code">500</td>' in everything
     assert "timed out" in no_answer and '<td class="field-status_code">500</td>' not in no_answer
-    assert viewer.get("/admin/notifications/webhookattempt/add/").status_code == 403
+    assert viewer.get("/admin/events/deliveryattempt/add/").status_code == 403

@@ -1,7 +1,8 @@
 """Email and SMS end to end (SPEC §8): a report requested through the API and built by a real `rqworker` process
-sends its email and SMS from the `notifications` queue of that worker. The worker's email goes through Django's
-file-based backend and its SMS through the console backend (into the worker's log), so the test reads what was
-really sent; a backend that raises is retried by the worker on its schedule and logged, and the report is untouched.
+sends its email and SMS in the delivery runs of that worker's `notifications` queue. The worker's email goes through
+Django's file-based backend and its SMS through the console backend (into the worker's log), so the test reads what
+was really sent; a backend that raises is retried by the worker on its schedule and logged, and the report is
+untouched.
 """
 
 import email
@@ -14,10 +15,10 @@ from pathlib import Path
 import django_rq
 import pytest
 
-from notifications.models import NotificationMessage, NotificationStatus
+from events.models import Delivery, DeliveryStatus
 from tests import notification_backends
 from tests.conftest import WorkerProcess, client_for, process_env, wait_for_report
-from tests.notify_helpers import PHONE, set_preferences
+from tests.notify_helpers import PHONE, message_deliveries, set_preferences
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,11 +41,12 @@ def start_worker(django_db_setup) -> Iterator[Callable[..., WorkerProcess]]:
         worker.stop()
 
 
-def _wait_for_messages(count: int, statuses: set[str], timeout: float = 30.0) -> list[NotificationMessage]:
+def _wait_for_messages(count: int, statuses: set[str], timeout: float = 30.0) -> list[Delivery]:
+    """The email and SMS deliveries (email first), once there are `count` of them, each in one of `statuses`."""
     deadline = time.monotonic() + timeout
-    messages: list[NotificationMessage] = []
+    messages: list[Delivery] = []
     while time.monotonic() < deadline:
-        messages = list(NotificationMessage.objects.order_by("channel"))
+        messages = list(message_deliveries().select_related("event").order_by("channel"))
         if len(messages) == count and all(message.status in statuses for message in messages):
             return messages
         time.sleep(0.1)
@@ -79,17 +81,18 @@ def test_a_report_built_by_the_worker_sends_its_email_and_sms(make_user, start_w
     assert report["status"] == "succeeded"
 
     # Then the worker sends both messages, and the log says so
-    email_row, sms_row = _wait_for_messages(2, {NotificationStatus.SENT, NotificationStatus.FAILED})
-    assert (email_row.channel, email_row.status, email_row.attempts) == ("email", NotificationStatus.SENT, 1)
-    assert (sms_row.channel, sms_row.status, sms_row.recipient) == ("sms", NotificationStatus.SENT, PHONE)
-    assert email_row.event_id == sms_row.event_id and email_row.event_type == "report.succeeded"
+    email_row, sms_row = _wait_for_messages(2, {DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED})
+    assert (email_row.channel, email_row.status, email_row.attempt_count) == ("email", DeliveryStatus.SUCCEEDED, 1)
+    assert (sms_row.channel, sms_row.status, sms_row.target) == ("sms", DeliveryStatus.SUCCEEDED, PHONE)
+    assert email_row.event_id == sms_row.event_id and email_row.event.type == "report.succeeded"
+    assert email_row.event.report_id == report["id"]
 
     # And the email written holds the text, the HTML and the very PDF that was built
     [sent] = _emails_in(outbox)
     link = f"{SITE}/reports/{report['id']}/"
     assert sent["Subject"] == f"User access review succeeded ({report['id']})"
     assert sent["To"] == "ada@example.com"
-    assert sent["Message-ID"].strip() == email_row.provider_message_id
+    assert sent["Message-ID"].strip() == email_row.receipt
     assert link in sent.get_body(("plain",)).get_content()
     assert f'href="{link}"' in sent.get_body(("html",)).get_content()
     [attachment] = list(sent.iter_attachments())
@@ -120,10 +123,16 @@ def test_a_failing_email_backend_is_retried_by_the_worker_and_logged_while_the_r
     assert report["status"] == "succeeded"
 
     # And the email was tried three times by the worker, then logged as failed with the error
-    [message] = _wait_for_messages(1, {NotificationStatus.FAILED})
-    assert message.attempts == 3
-    assert message.last_error == f"SMTPServerDisconnected: {notification_backends.SMTP_ERROR}"
-    assert message.sent_at is None
+    [message] = _wait_for_messages(1, {DeliveryStatus.FAILED})
+    error = f"SMTPServerDisconnected: {notification_backends.SMTP_ERROR}"
+    assert message.attempt_count == 3
+    assert message.last_error == error
+    assert message.receipt == ""  # nothing was ever sent
+    assert [(attempt.number, attempt.succeeded, attempt.error) for attempt in message.attempts.all()] == [
+        (1, False, error),
+        (2, False, error),
+        (3, False, error),
+    ]
 
     # And the report is still succeeded, finished before the first attempt
     again = api.get(created["url"]).json()

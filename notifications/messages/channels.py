@@ -40,6 +40,8 @@ def _report_outcome_wanted(event: Event, channel: str) -> NotificationPreference
     """The requester's preferences when they want this report's outcome on this channel, else None."""
     if event.type not in REPORT_OUTCOME_EVENTS or event.report_id is None:
         return None
+    if event.report.requested_by_id != event.user_id:  # a report is only ever told to its requester
+        return None
     preferences = preferences_get(user=event.user)
     wanted = channel_wanted(
         channel, preferences=preferences, notify=event.report.notify, succeeded=event.type == "report.succeeded"

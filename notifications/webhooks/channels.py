@@ -150,6 +150,8 @@ class CallbackChannel(_WebhookChannel):
     def targets(self, event: Event) -> Iterable[Target]:
         if event.type not in TERMINAL_EVENT_TYPES or event.report_id is None:
             return []
+        if event.report.requested_by_id != event.user_id:  # only the requester's own stream carries its callback
+            return []
         callback_url = event.report.callback_url
         return [Target(callback_url)] if callback_url else []
 
