@@ -3,7 +3,6 @@ Real processes: a worker that SIGKILLs itself right after the commit of `succeed
 POST's commit; then the scheduler's sweep fans the events out, and every channel gets them with the event's id."""
 
 import email
-import json
 import os
 import signal
 import subprocess
