@@ -60,9 +60,12 @@ def fan_out(event: Event, *, publish_live: bool = True) -> list[Delivery]:
             )
             for target in targets
         ]
+    if not deliveries:  # the common case of a POST or a progress step: one UPDATE, no transaction of its own
+        if complete:
+            Event.objects.filter(pk=event.pk, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
+        return deliveries
     with transaction.atomic():
-        if deliveries:
-            Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         if complete:
             Event.objects.filter(pk=event.pk, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
         if any(delivery.status == DeliveryStatus.PENDING for delivery in deliveries):
