@@ -7,12 +7,15 @@ Same world as bench/core.py (temp SQLite DB, private Redis, DJANGO_DEBUG=0). Thr
 
 1. render steps, in a child process with Django set up like the worker's parent (reports.worker.preload(), then
    a fork per report): DB connect, claim, build, template, xhtml2pdf, pypdf page count, sha256, storage save, final
-   update; the same calls report_render makes, timed one by one, next to report_render timed whole. Also the
+   update; the same calls report_render makes, timed one by one, next to report_render timed whole. Inside the claim,
+   the progress moves and the final update, each event's write (reports.lifecycle.record_report_event) and its
+   fan-out after the commit (events.fanout.fan_out_after_commit) are timed too, by event type. Also the
    xhtml2pdf call on the same HTML in process (and without `-pdf-keep-in-frame-mode: shrink`, if the template
    has it, to cost it).
 2. POST /api/v1/reports and GET /api/v1/me through Django's in-process test client (no daphne), with the POST's
-   steps timed (auth, type and permission lookup, JSON Schema validation, insert + commit, enqueue, output
-   serialization) and the SQL queries and Redis commands counted.
+   steps timed (auth, type and permission lookup, JSON Schema validation, insert, the report.queued event's write,
+   and after the commit its enqueue and fan-out, output serialization) and the SQL queries and Redis commands
+   counted.
 3. the real pipeline: daphne + the project's worker wrapped by bench/timed_worker.py, reports submitted one at a
    time, each report's timeline from the client's send to the parent worker reaping the horse.
 
@@ -98,46 +101,60 @@ def inner(count: int, warmup: int) -> dict:
     return {"render": inner_render(count, warmup), "post": inner_post(count * 3, warmup)}
 
 
+def _time_event_log(steps: Steps) -> None:
+    """Time each event's write (reports.lifecycle.record_report_event, inside the transaction of its change) and
+    its fan-out (events.fanout.fan_out_after_commit, once that transaction commits), by event type. Patched on the
+    modules, where report_transition and event_record look them up at each call: in this child only."""
+    from events import fanout
+    from reports import lifecycle
+
+    original_write = lifecycle.record_report_event
+    original_fan_out = fanout.fan_out_after_commit
+    fanned_out = []
+
+    def timed_write(report, event_type=None):
+        with steps.time(f"event_write {event_type or f'report.{report.status}'}", cpu=True):
+            return original_write(report, event_type)
+
+    def timed_fan_out(event):
+        # The first fan-out in a horse (its report.running) also starts the live publisher's thread.
+        first = " (first in the horse)" if not fanned_out else ""
+        fanned_out.append(1)
+        with steps.time(f"fan_out {event.type}{first}", cpu=True):
+            return original_fan_out(event)
+
+    lifecycle.record_report_event = timed_write
+    fanout.fan_out_after_commit = timed_fan_out
+
+
 def _replica_render(report_id: str, steps: Steps) -> None:
-    """The body of reports.services.report_render with each step timed (success path only)."""
+    """The body of reports.services.report_render with each step timed (success path only, the single-layout
+    render that a one-page report takes): claim (report_transition START), build with its progress moves, the HTML
+    and PDF of reports.rendering.render_report, the file saved, and report_transition SUCCEED. Each transition
+    writes its event and fans it out after its commit; those are timed too (event_write ..., fan_out ...), inside
+    the step that made them."""
     import hashlib
     import io
 
+    from django.conf import settings
     from django.core.files.base import ContentFile
-    from django.db import connection, transaction
-    from django.template.loader import render_to_string
+    from django.db import connection
     from django.utils import timezone as dj_timezone
     from pypdf import PdfReader
     from xhtml2pdf import pisa
 
-    from reports import services
-    from reports.models import Report, ReportStatus
+    from reports import lifecycle, services
+    from reports.lifecycle import report_transition
     from reports.pdf import link_callback, resource_policy
     from reports.registry import BuildContext, report_types
+    from reports.rendering import report_html
 
-    try:  # live events, where the app has them: claim and finish publish one each after their commit
-        from reports import events
-
-        publish_report_event = events.publish_report_event
-        original_dispatch = events.dispatch
-
-        published = []
-
-        def timed_dispatch(*args, **kwargs):
-            # The first publish in a horse starts its event-loop thread and opens its Redis connection.
-            name = "event_publish, first in the horse (in claim)" if not published else "event_publish, later ones"
-            published.append(1)
-            with steps.time(name, cpu=True):
-                return original_dispatch(*args, **kwargs)
-
-        events.dispatch = timed_dispatch  # this child only
-    except ImportError:
-        publish_report_event = None
-
+    _time_event_log(steps)
     with steps.time("db_connect", cpu=True):
         connection.ensure_connection()
     with steps.time("claim", cpu=True):
         report = services._claim(report_id)
+    assert report is not None, "the report was not queued"
     report_type = report_types.get(report.report_type)
     setter = services._progress_setter(report.id)
 
@@ -154,18 +171,11 @@ def _replica_render(report_id: str, steps: Steps) -> None:
                 set_progress=timed_setter,
             )
         )
+    processes = settings.REPORT_RENDER_PROCESSES
+    parts = report_type.split_context(context, processes) if processes > 1 else None
+    assert not parts or len(parts) < 2, "the replica covers the single-layout render only"
     with steps.time("template", cpu=True):
-        html = render_to_string(
-            report_type.template_name,
-            {
-                **context,
-                "report": report,
-                "report_type": report_type,
-                "parameters": sorted(report.parameters.items()),
-                "requested_by": report.requested_by,
-                "generated_at": dj_timezone.now(),
-            },
-        )
+        html = report_html(report, report_type, context)
     with steps.time("xhtml2pdf", cpu=True):
         buffer = io.BytesIO()
         status = pisa.CreatePDF(
@@ -180,20 +190,21 @@ def _replica_render(report_id: str, steps: Steps) -> None:
     with steps.time("storage_save", cpu=True):
         name = report.file.field.generate_filename(report, f"{report.id}.pdf")
         stored = report.file.storage.save(name, ContentFile(content))
-    with steps.time("finish_update", cpu=True), transaction.atomic():
-        locked = Report.objects.select_for_update().get(pk=report.id)
-        locked.status = ReportStatus.SUCCEEDED
-        locked.progress = 100
-        locked.finished_at = dj_timezone.now()
-        locked.file.name = stored
-        locked.file_size = len(content)
-        locked.file_pages = pages
-        locked.file_sha256 = sha
-        locked.save(
-            update_fields=["status", "progress", "finished_at", "file", "file_size", "file_pages", "file_sha256"]
+    with steps.time("finish_update", cpu=True):
+        finished = report_transition(
+            report.id,
+            lifecycle.SUCCEED,
+            fields={
+                "progress": 100,
+                "finished_at": dj_timezone.now(),
+                "file": stored,
+                "file_size": len(content),
+                "file_pages": pages,
+                "file_sha256": sha,
+            },
+            when=lambda locked: locked.attempts == report.attempts,
         )
-        if publish_report_event is not None:
-            publish_report_event(locked)
+    assert finished.status == "succeeded", finished.status
     steps.add("_html_bytes", len(html))
     steps.add("_pdf_bytes", len(content))
     steps.add("_pages", pages)
@@ -327,13 +338,13 @@ def inner_post(count: int, warmup: int) -> dict:
     wrap(jobs, "enqueue_render", "enqueue_on_commit")
     wrap(views, "_report_response", "output_serialization")
     wrap(services, "report_create", "report_create_total")
-    try:  # live events (report.queued), where the app has them
-        from reports import events
+    # The report.queued event: written in the POST's transaction, fanned out (published live, deliveries made)
+    # once it commits. report_enter and event_record look both up on their modules at each call.
+    from events import fanout
+    from reports import lifecycle
 
-        wrap(events, "report_event", "event_build")
-        wrap(events, "dispatch", "event_publish_on_commit")
-    except ImportError:
-        pass
+    wrap(lifecycle, "record_report_event", "event_write")
+    wrap(fanout, "fan_out_after_commit", "fan_out_on_commit")
     original_save = Report.save
 
     def timed_save(self, *args, **kwargs):
@@ -554,8 +565,7 @@ def main() -> int:
             "sha256",
             "storage_save",
             "finish_update",
-            "event_publish, first in the horse (in claim)",
-            "event_publish, later ones",
+            *sorted(k for k in render["replica_steps"] if k.startswith(("event_write ", "fan_out "))),
             "child_total",
             "fork_to_reaped",
         ],
@@ -577,9 +587,9 @@ def main() -> int:
             "type_and_permission_lookup",
             "jsonschema_validation",
             "insert",
-            "event_build",
+            "event_write",
             "enqueue_on_commit",
-            "event_publish_on_commit",
+            "fan_out_on_commit",
             "report_create_total",
             "output_serialization",
         ],

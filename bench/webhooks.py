@@ -3,8 +3,9 @@
     .venv/bin/python bench/webhooks.py [--events 1000]
 
 Builds its own world (bench/core.py's: SQLite, private Redis, one `rqworker`), registers endpoints on receivers
-that run as separate processes on 127.0.0.1 (bench/receiver.py), creates the events' deliveries through the same
-fan-out the event builder uses, starts one worker, and times until every delivery to the fast receiver succeeded.
+that run as separate processes on 127.0.0.1 (bench/receiver.py), writes the events to the log with
+`events.log.event_record` (each fanned out on its commit, as every event is: one `Delivery` per endpoint), starts
+one worker, and times until every delivery to the fast receiver succeeded.
 Run B adds an endpoint that accepts connections and never answers (cut at WEBHOOK_TIMEOUT each time), subscribed
 to the same events. Prints a table and writes bench/results/webhooks-<timestamp>.json.
 """
@@ -46,11 +47,13 @@ def start_receiver(world: World, mode: str) -> tuple[subprocess.Popen, str, Path
 def run(world: World, events: int, with_hanging: bool) -> dict:
     from django.contrib.auth.models import User
 
-    from notifications import services
-    from notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-    from reports.events import envelope
+    from events.log import event_record
+    from events.models import Delivery, DeliveryStatus, Event
+    from notifications.models import WebhookEndpoint
+    from notifications.webhooks import services
+    from notifications.webhooks.services import ENDPOINT_CHANNEL
 
-    WebhookDelivery.objects.all().delete()
+    Event.objects.all().delete()  # the previous run's events, with their deliveries
     WebhookEndpoint.objects.all().delete()
     user = User.objects.get(username="bench")
     fast_process, fast_url, fast_count = start_receiver(world, "fast")
@@ -63,15 +66,21 @@ def run(world: World, events: int, with_hanging: bool) -> dict:
     # Deliveries are created before the worker starts, so the timing covers delivery only.
     world.stop_worker()
     for index in range(events):
-        services.webhooks_fan_out(envelope("report.succeeded", {"report": {"id": f"rep_{index}"}}), user_id=user.pk)
-    say(f"{events} events fanned out ({'fast + hanging' if with_hanging else 'fast'} endpoint)")
+        # Its own transaction; fanned out on commit (one delivery per endpoint, and a delivery run queued).
+        event_record(user_id=user.pk, event_type="report.succeeded", data={"report": {"id": f"rep_{index}"}})
+    made = Delivery.objects.filter(channel=ENDPOINT_CHANNEL, target=fast.pk).count()
+    if made != events:
+        raise RuntimeError(f"{events} events written but {made} deliveries to the fast endpoint made")
+    say(f"{events} events written and fanned out ({'fast + hanging' if with_hanging else 'fast'} endpoint)")
     started = time.monotonic()
     world.start_worker(extra_args=("--with-scheduler",))
     worker_ready = time.monotonic()
     deadline = worker_ready + 600
     done = 0
     while time.monotonic() < deadline:
-        done = WebhookDelivery.objects.filter(endpoint=fast, status=DeliveryStatus.SUCCEEDED).count()
+        done = Delivery.objects.filter(
+            channel=ENDPOINT_CHANNEL, target=fast.pk, status=DeliveryStatus.SUCCEEDED
+        ).count()
         if done >= events:
             break
         time.sleep(0.05)

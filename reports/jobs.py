@@ -2,6 +2,7 @@
 row, so a worker never looks for a report that is not there yet."""
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 from rq.command import send_stop_job_command
@@ -65,16 +66,37 @@ def requeue_render(report_id: str, *, timeout: int | None, isolated: bool = Fals
     return enqueue_render(report_id, timeout=timeout, isolated=isolated)
 
 
-def _job_status(report_id: str) -> JobStatus | None:
+def _job(report_id: str) -> Job | None:
     try:
-        return Job.fetch(report_id, connection=_queue().connection).get_status(refresh=False)
+        return Job.fetch(report_id, connection=_queue().connection)
     except NoSuchJobError:
         return None
 
 
-def render_is_pending(report_id: str) -> bool:
-    """True when Redis still holds a job that will build this report."""
-    return _job_status(report_id) in {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+def _job_status(report_id: str) -> JobStatus | None:
+    job = _job(report_id)
+    return None if job is None else job.get_status(refresh=False)
+
+
+def render_is_pending(report_id: str, *, started_within: timedelta) -> bool:
+    """True when Redis holds a job that will still build this report: waiting in the queue itself (not just
+    marked queued), scheduled or deferred, or taken by a worker less than `started_within` ago.
+
+    A job's status alone is not enough. A worker listening on several queues takes its next job off the list with
+    BLPOP and marks it started only afterwards: killed in between, it leaves a job that says `queued` but is in no
+    queue, and nothing would ever build its report. Killed after marking it started but before claiming the
+    report (a claim follows within milliseconds), it leaves a job `started` for good."""
+    job = _job(report_id)
+    if job is None:
+        return False
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    if status == JobStatus.QUEUED:
+        return _queue().connection.lpos(_queue().key, report_id) is not None
+    if status == JobStatus.STARTED:
+        return job.started_at is not None and job.started_at > datetime.now(UTC) - started_within
+    return False
 
 
 def render_is_running(report_id: str) -> bool:

@@ -263,9 +263,12 @@ def reports_reap_stuck(*, grace_seconds: int, now=None) -> dict[str, int]:
         status=ReportStatus.QUEUED, created_at__lt=now - timedelta(seconds=settings.REPORT_REQUEUE_AFTER_SECONDS)
     )
     for report in stale_queued.only("id", "report_type"):
-        if not jobs.render_is_pending(report.id):
+        started_within = timedelta(seconds=settings.REPORT_REQUEUE_AFTER_SECONDS)
+        if not jobs.render_is_pending(report.id, started_within=started_within):
             report_type = report_types.get(report.report_type)
-            jobs.enqueue_render(
+            # Replacing the job a dead worker left behind, if any (a claim only moves a queued report on, so a
+            # second job for it, were the first still alive, builds nothing twice).
+            jobs.requeue_render(
                 report.id,
                 timeout=report_type_limits(report.report_type).timeout,
                 isolated=bool(report_type and report_type.isolated),

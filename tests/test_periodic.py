@@ -4,7 +4,7 @@ Time is moved with the services' `now=` parameter, never by sleeping. Jobs these
 afterwards; the report rows they name are never committed, so a worker that picks one up finds nothing to do.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import django_rq
 import pytest
@@ -13,6 +13,7 @@ from django.utils import timezone
 from rq.cron import CronScheduler
 from rq.job import Job, JobStatus
 
+from common.queues import queue_for
 from reports.models import Report, ReportTypeConfig
 from reports.services import report_create, reports_expire, reports_reap_stuck
 
@@ -193,6 +194,66 @@ def test_reaper_leaves_a_queued_report_whose_job_is_still_pending(user, reports_
     assert result == {"requeued": 0, "retried": 0, "failed": 0}
     assert report.id not in queue.job_ids
     assert queue.fetch_job(report.id).get_status() == JobStatus.DEFERRED
+
+
+def _enqueued(queue, job_ids, user) -> Report:
+    report = report_create(user=user, report_type="user_access", parameters={})
+    job_ids.append(report.id)
+    # Now, not on commit (this test's transaction never commits)
+    queue_for("reports").enqueue("reports.jobs.render_report", report.id, 300, job_id=report.id)
+    return report
+
+
+@pytest.mark.django_db
+def test_reaper_requeues_a_report_whose_job_a_dying_worker_took_off_the_queue(user, reports_queue):
+    # Given a report whose job a worker popped off the queue and died before marking it started: the job still
+    # says queued, but it is in no queue (found by the chaos run, bench/chaos.py)
+    queue, job_ids = reports_queue
+    report = _enqueued(queue, job_ids, user)
+    assert queue.connection.lpop(queue.key).decode() == report.id
+    assert queue.fetch_job(report.id).get_status() == JobStatus.QUEUED
+
+    # When the reaper runs
+    result = reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=31))
+
+    # Then the report's job is back on the queue, once
+    assert result == {"requeued": 1, "retried": 0, "failed": 0}
+    assert queue.job_ids == [report.id]
+
+
+@pytest.mark.django_db
+def test_reaper_requeues_a_report_whose_worker_died_between_taking_its_job_and_claiming_it(user, reports_queue):
+    # Given a job marked started long ago, whose report was never claimed (still queued: a claim follows within
+    # milliseconds of the start, so its worker is gone)
+    queue, job_ids = reports_queue
+    report = _enqueued(queue, job_ids, user)
+    queue.connection.lpop(queue.key)
+    job = queue.fetch_job(report.id)
+    job.set_status(JobStatus.STARTED)
+    job.started_at = datetime.now(UTC) - timedelta(seconds=31)
+    job.save()
+
+    # When the reaper runs, the report is requeued
+    assert reports_reap_stuck(grace_seconds=GRACE, now=report.created_at + timedelta(seconds=31))["requeued"] == 1
+    assert queue.job_ids == [report.id]
+    assert queue.fetch_job(report.id).get_status() == JobStatus.QUEUED
+
+
+@pytest.mark.django_db
+def test_reaper_leaves_a_report_whose_job_was_just_started_or_still_waits(user, reports_queue):
+    queue, job_ids = reports_queue
+    waiting = _enqueued(queue, job_ids, user)
+    started = _enqueued(queue, job_ids, user)
+    queue.remove(started.id)
+    job = queue.fetch_job(started.id)
+    job.set_status(JobStatus.STARTED)
+    job.started_at = datetime.now(UTC) - timedelta(seconds=2)
+    job.save()
+
+    result = reports_reap_stuck(grace_seconds=GRACE, now=waiting.created_at + timedelta(seconds=60))
+
+    assert result == {"requeued": 0, "retried": 0, "failed": 0}
+    assert queue.job_ids == [waiting.id]
 
 
 # --- The reaper: running reports whose worker is lost -------------------------------------------------------------
