@@ -40,16 +40,21 @@ def _pretty(text: str) -> str:
     return format_html("<pre>{}</pre>", json.dumps(json.loads(text), indent=2, ensure_ascii=False))
 
 
-class DeliveryInline(admin.TabularInline):
-    model = Delivery
+class ReadOnlyInline(admin.TabularInline):
+    """Rows of a log shown under their parent: never added, changed or deleted by hand."""
+
     extra = 0
     can_delete = False
-    fields = ["delivery_link", "channel", "target", "status", "attempt_count", "last_attempt_at", "last_error"]
-    readonly_fields = fields
-    ordering = ["channel", "target"]
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class DeliveryInline(ReadOnlyInline):
+    model = Delivery
+    fields = ["delivery_link", "channel", "target", "status", "attempt_count", "last_attempt_at", "last_error"]
+    readonly_fields = fields
+    ordering = ["channel", "target"]
 
     @admin.display(description="delivery")
     def delivery_link(self, delivery: Delivery) -> str:
@@ -76,15 +81,10 @@ class EventAdmin(ReadOnlyAdmin):
         return _pretty(event.envelope_json)
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = ["number", "attempted_at", "succeeded", "status_code", "latency_ms", "error", "response_excerpt"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Delivery)

@@ -47,8 +47,6 @@ class SkipDelivery(Exception):
 
 class Channel(ABC):
     name: ClassVar[str]
-    # Live channels publish as the event is fanned out; the others go through the delivery engine.
-    live: ClassVar[bool] = False
 
     def mask(self, target: str) -> str:
         """How the target is shown in a timeline (SPEC §14): enough to recognise it, not enough to misuse it."""
@@ -56,7 +54,7 @@ class Channel(ABC):
 
 
 class LiveChannel(Channel):
-    live = True
+    """Publishes as the event is fanned out; channels that retry are DeliveryChannels instead."""
 
     @abstractmethod
     def publish(self, event: Event) -> None:

@@ -181,7 +181,8 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
         return report_transition(
             report.id,
             lifecycle.SUCCEED,
-            fields={
+            # The time is taken under the lock: the report is finished once this transaction can commit.
+            fields=lambda locked: {
                 "progress": 100,
                 "finished_at": timezone.now(),
                 "file": stored_name,

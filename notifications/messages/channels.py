@@ -66,7 +66,7 @@ class EmailChannel(_MessageChannel):
     def targets(self, event: Event) -> Iterable[Target]:
         if event.type == ENDPOINT_DISABLED_EVENT:
             return [Target(event.user.email)] if event.user.email else []
-        if not event.user.email or _report_outcome_wanted(event, EMAIL_CHANNEL) is None:
+        if _report_outcome_wanted(event, EMAIL_CHANNEL) is None or not event.user.email:
             return []
         return [Target(event.user.email)]
 
