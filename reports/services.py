@@ -56,15 +56,16 @@ def report_create(
     values = available.report_type.clean(values)
     available.report_type.authorize(user, values)
     # The report and its report.queued event commit together (in the caller's transaction when there is one, as for
-    # an idempotent POST); its render is enqueued and its event fanned out once they have.
-    report = report_enter(
-        Report(
-            requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
+    # an idempotent POST). Once they have, its render is enqueued, first, so that a worker can start on it while
+    # this process fans the event out.
+    report = Report(
+        requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
+    )
+    with transaction.atomic(savepoint=False):
+        transaction.on_commit(
+            partial(jobs.enqueue_render, report.id, timeout=available.timeout, isolated=available.report_type.isolated)
         )
-    )
-    transaction.on_commit(
-        partial(jobs.enqueue_render, report.id, timeout=available.timeout, isolated=available.report_type.isolated)
-    )
+        report_enter(report)
     return report
 
 
