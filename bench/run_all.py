@@ -231,7 +231,7 @@ def render(results: dict, machine: dict, command: str) -> str:
             "and Redis round trip sends the request's thread back to queue for the GIL behind all the others (perf "
             "counted 470 context switches per POST against 215 per GET before the change below). So a POST makes "
             "as few as it can: the permissions, groups, report-type settings and webhook endpoints it needs come "
-            "from each process's memory (reports/access_cache.py, emptied through a Redis channel on every "
+            "from each process's memory (common/access_cache.py, emptied through a Redis channel on every "
             "change), the enqueue is one round trip, the event one publish handed to a background thread. What is "
             "left: the token lookup (as for GET), the INSERT and the enqueue.",
         ]
@@ -249,6 +249,11 @@ def render(results: dict, machine: dict, command: str) -> str:
             "also run slower each than one alone here. More cores lower it (REPORT_RENDER_PROCESSES).",
         ]
     lines += [
+        "- **The event log** (every event written in the transaction of its change, then fanned out) costs a POST "
+        "its event's INSERT, the next number of the user's stream and, after the commit, a mark that the event was "
+        "fanned out; a finished report, the same before its WebSocket event leaves. Measured against the commit "
+        "before it on one machine, in alternating runs: [benchmark-history.md](benchmark-history.md#the-event-log-"
+        "what-it-costs-2026-12-03).",
         "",
         "Scale-out across web and worker processes on PostgreSQL: [deployment.md](deployment.md).",
         "",
