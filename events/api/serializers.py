@@ -96,3 +96,10 @@ class EventPageOutputSerializer(serializers.Serializer):
 
     next = serializers.URLField(allow_null=True, help_text="The next page, while this one is full; else null.")
     results = EventOutputSerializer(many=True)
+
+
+class EventWithDeliveriesPageOutputSerializer(serializers.Serializer):
+    """A page of a report's events, oldest first, each with its deliveries."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next page, while this one is full; else null.")
+    results = EventWithDeliveriesOutputSerializer(many=True)

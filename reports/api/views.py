@@ -10,7 +10,12 @@ from rest_framework.views import APIView
 
 from common.api.pagination import NewestFirstCursorPagination
 from common.api.serializers import PROBLEM, ProblemSerializer
-from events.api.serializers import DEFAULT_LIMIT, EventWithDeliveriesOutputSerializer, ReportEventsFilterSerializer
+from events.api.serializers import (
+    DEFAULT_LIMIT,
+    EventWithDeliveriesOutputSerializer,
+    EventWithDeliveriesPageOutputSerializer,
+    ReportEventsFilterSerializer,
+)
 from events.api.views import CURSOR_EXPIRED, page_after
 from events.selectors import CursorExpired, report_timeline
 from reports import selectors, services
@@ -211,7 +216,7 @@ class ReportEventsApi(OwnedReportApi):
         summary="The report's events, oldest first, each with where it went: channel, target, status, attempts",
         parameters=[ReportEventsFilterSerializer],
         responses={
-            200: EventWithDeliveriesOutputSerializer(many=True),
+            200: EventWithDeliveriesPageOutputSerializer,
             400: PROBLEM,
             410: CURSOR_EXPIRED,
             **COMMON_ERRORS,
