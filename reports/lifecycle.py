@@ -91,7 +91,11 @@ def report_transition(
     `fields` are set with the new status (a callable gets the locked report and returns them); `when` is an extra
     condition on the locked report. Raises TransitionRefused, changing nothing, when the move is not allowed."""
     with transaction.atomic():
-        report = Report.objects.select_for_update().select_related(*select_related).filter(pk=report_id).first()
+        # Lock the report's row alone: with a join, FOR UPDATE would also lock the requester's auth_user row, and
+        # a request of that user (whose INSERTs take a key-share lock on it through their foreign keys) would
+        # deadlock against the event stream lock taken below.
+        locked = Report.objects.select_for_update(of=("self",))
+        report = locked.select_related(*select_related).filter(pk=report_id).first()
         if report is None or report.status not in move.sources or (when is not None and not when(report)):
             raise TransitionRefused(move, report)
         changes = fields(report) if callable(fields) else dict(fields or {})

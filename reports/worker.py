@@ -50,7 +50,7 @@ def preload() -> None:
     live.warm_up()
     report_representation(Report(id="rep_warmup", report_type="user_access"))
     with transaction.atomic():
-        Report.objects.select_for_update().select_related("requested_by").filter(pk="rep_warmup").first()
+        Report.objects.select_for_update(of=("self",)).select_related("requested_by").filter(pk="rep_warmup").first()
     connections.close_all()
     # Move everything loaded so far out of the collector's reach: a forked child then does not touch (and copy)
     # these pages when the collector runs, which makes each fork cheaper.

@@ -10,7 +10,7 @@ from django.db import connection, connections
 
 from common.queues import queue_for
 from events.models import Event, EventStream
-from reports import jobs
+from reports import jobs, lifecycle
 from reports.models import IdempotencyKey, Report
 from reports.services import report_render
 from tests.conftest import WorkerProcess, client_for
@@ -143,3 +143,51 @@ def test_fifty_parallel_posts_number_the_users_events_without_a_gap_or_a_repeat(
         assert EventStream.objects.get(user=owner).last_sequence == count
         # The envelope says the same number the row does
         assert all(event.envelope["sequence"] == event.sequence for event in Event.objects.filter(user=owner))
+
+
+def test_a_worker_claiming_a_report_while_its_owner_posts_another_does_not_deadlock(user):
+    # Given a report of Ada's that a worker is claiming: the claim holds its report's row, paused before its event
+    first = client_for(user).post("/api/v1/reports", {"report_type": "user_access"}, format="json").json()["id"]
+    claimed, release = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def pause_in_claim(report: Report) -> dict:
+        claimed.set()
+        release.wait(30)
+        return {"started_at": report.created_at, "attempts": report.attempts + 1}
+
+    def claim() -> None:
+        try:
+            report = lifecycle.report_transition(
+                first, lifecycle.START, fields=pause_in_claim, select_related=["requested_by"]
+            )
+            outcomes["claim"] = report.status
+        except Exception as error:
+            outcomes["claim"] = error
+        finally:
+            connections.close_all()
+
+    def post() -> None:
+        try:
+            outcomes["post"] = client_for(user).post(
+                "/api/v1/reports", {"report_type": "user_access"}, format="json"
+            ).status_code
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=claim)
+    worker.start()
+    assert claimed.wait(30)
+
+    # When Ada posts another report meanwhile (its INSERTs reference her user row) and then the claim goes on to
+    # take her event stream (which the post may hold by then)
+    poster = threading.Thread(target=post)
+    poster.start()
+    poster.join(1)  # give the post time to reach whatever it waits for; on PostgreSQL it should not wait at all
+    release.set()
+    worker.join(60)
+    poster.join(60)
+
+    # Then both finished: the claim locked the report's row alone, not Ada's user row with it
+    assert outcomes == {"claim": "running", "post": 201}
+    assert Event.objects.filter(user=user, type="report.running").count() == 1
