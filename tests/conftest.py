@@ -71,7 +71,9 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
         self.log_path = Path(os.environ["REPORTSITE_TEST_RUN_DIR"]) / f"worker-{time.monotonic_ns()}.log"
 
-    def start(self, timeout: float = 30.0) -> "WorkerProcess":
+    def start(self, timeout: float = 30.0, *, may_exit: bool = False) -> "WorkerProcess":
+        """Start and wait until the worker registered. `may_exit`: a worker meant to die (a fault point) may do so
+        before the test sees it registered."""
         connection_ = django_rq.get_connection("reports")
         before = {worker.name for worker in Worker.all(connection=connection_)}
         self.log = self.log_path.open("wb")
@@ -85,6 +87,8 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if may_exit:
+                    return self
                 raise RuntimeError(f"worker exited early:\n{self.log_text()}")
             if {worker.name for worker in Worker.all(connection=connection_)} - before:
                 return self

@@ -103,7 +103,7 @@ def test_a_worker_killed_right_after_the_commit_of_succeeded_loses_no_channel(ma
         report_id = created.json()["id"]
 
         # When the worker builds it and dies (SIGKILL) the instant the commit of `succeeded` returns
-        doomed = WorkerProcess(env=_env(email_dir, FAULT_POINTS="before-fan-out:report.succeeded")).start()
+        doomed = WorkerProcess(env=_env(email_dir, FAULT_POINTS="before-fan-out:report.succeeded")).start(may_exit=True)
         try:
             doomed.process.wait(60)
         finally:
