@@ -36,7 +36,7 @@ class _ReportEventsConsumer(AsyncJsonWebsocketConsumer, ABC):
         """Join the groups, then accept (so no event falls between the two), and send what the client needs first."""
 
     async def report_event(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["event"])
+        await self.send(text_data=message["text"])
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients have nothing to say; anything they send is ignored."""
@@ -68,9 +68,8 @@ class ReportConsumer(_ReportEventsConsumer):
         await self.send_json(snapshot)
 
     async def report_event(self, message: dict[str, Any]) -> None:
-        report = message["event"].get("data", {}).get("report") or {}
-        if report.get("id") == self.report_id:
-            await self.send_json(message["event"])
+        if message.get("report_id") == self.report_id:
+            await self.send(text_data=message["text"])
 
     @database_sync_to_async
     def _snapshot(self, user, report_id: str) -> dict[str, Any] | None:
