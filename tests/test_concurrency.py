@@ -169,9 +169,9 @@ def test_a_worker_claiming_a_report_while_its_owner_posts_another_does_not_deadl
 
     def post() -> None:
         try:
-            outcomes["post"] = client_for(user).post(
-                "/api/v1/reports", {"report_type": "user_access"}, format="json"
-            ).status_code
+            outcomes["post"] = (
+                client_for(user).post("/api/v1/reports", {"report_type": "user_access"}, format="json").status_code
+            )
         finally:
             connections.close_all()
 
