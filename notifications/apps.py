@@ -9,12 +9,13 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from common import access_cache
+        from common.api.problems import register_problem
         from events import channels
         from events.types import register_event_type
         from notifications.messages.channels import EmailChannel, SmsChannel, email_unavailable, sms_unavailable
         from notifications.models import WebhookEndpoint
         from notifications.webhooks.channels import CallbackChannel, EndpointChannel
-        from notifications.webhooks.services import ENDPOINT_DISABLED_EVENT
+        from notifications.webhooks.services import ENDPOINT_DISABLED_EVENT, EndpointLimitReached
         from reports.notify import register_notify_channel
 
         for channel in (EndpointChannel(), CallbackChannel(), EmailChannel(), SmsChannel()):
@@ -25,4 +26,5 @@ class NotificationsConfig(AppConfig):
         )
         register_notify_channel("email", email_unavailable)
         register_notify_channel("sms", sms_unavailable)
+        register_problem(EndpointLimitReached, 400, "endpoint-limit-reached", "Too many webhook endpoints")
         access_cache.watch(WebhookEndpoint)  # the fan-out reads endpoints through the cache

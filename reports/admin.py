@@ -171,7 +171,8 @@ class ReportAdmin(admin.ModelAdmin):
 
     def file_view(self, request: HttpRequest, report_id: str) -> FileResponse:
         report = get_object_or_404(Report, pk=report_id)
-        if report.requested_by_id != request.user.pk and not self.has_view_permission(request, report):
+        may_view_reports = self.has_view_permission(request, report)
+        if not selectors.report_file_readable(user=request.user, report=report, may_view_reports=may_view_reports):
             raise Http404("No such report.")
         try:
             services.report_file_for_download(report=report)

@@ -48,6 +48,16 @@ class IdempotencyKeyReused(ReportError):
     code = "idempotency_key_reused"
 
 
+class ReportRateLimited(ReportError):
+    """The requester asked for more reports than REPORT_CREATE_RATE allows; nothing was created."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ServiceOverloaded(ReportError):
     """New work is refused for now (the queue is too long); nothing was created."""
 

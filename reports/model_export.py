@@ -5,6 +5,7 @@ list, so an export never reveals a field that the admin keeps off its lists. Sen
 tokens, keys) are dropped by name even when an admin lists them.
 """
 
+import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.utils.html import strip_tags
+from django.utils.safestring import SafeData
 
 # Words that mark a column as sensitive wherever they appear in its name (split on "_").
 SENSITIVE_WORDS = frozenset({"password", "secret", "secrets", "token", "tokens", "key", "hash", "salt", "otp", "pin"})
@@ -101,7 +103,10 @@ def cell_text(obj: models.Model, name: str, model_admin: admin.ModelAdmin) -> st
     if boolean:
         return EMPTY if value is None else ("yes" if value else "no")
     shown = display_for_field(value, field, EMPTY) if field is not None else display_for_value(value, EMPTY)
-    return strip_tags(str(shown)).strip() or EMPTY
+    # HTML that the admin built (a display method's format_html, a file's link) becomes its text; a plain value is
+    # kept whole ("Eve <eve@corp.example>"): the PDF's template escapes it.
+    text = html.unescape(strip_tags(shown)) if isinstance(shown, SafeData) else str(shown)
+    return text.strip() or EMPTY
 
 
 def rows(

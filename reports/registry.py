@@ -45,6 +45,11 @@ class ReportType(ABC):
     def authorize(self, user: AbstractBaseUser, parameters: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Checks that depend on who asks for these parameters; raise ReportTypeNotPermitted (403)."""
 
+    def may_read_result(self, user: AbstractBaseUser, parameters: dict[str, Any]) -> bool:
+        """Whether someone other than the requester, allowed to view reports in the admin, may also read this
+        report's file: a type whose document shows data with permissions of its own says no to those without."""
+        return True
+
     def split_context(self, context: dict[str, Any], parts: int) -> list[dict[str, Any]] | None:
         """For big documents: the context cut into at most `parts` consecutive parts, laid out at the same time in
         processes of their own and joined (reports/pdf_parts.py). None (the default) lays the document out whole.

@@ -124,6 +124,20 @@ class ReportTypeLimits:
     retention_days: int
 
 
+def report_file_readable(*, user: AbstractBaseUser, report: Report, may_view_reports: bool) -> bool:
+    """Who may read a report's file in the admin: its requester; others who may view reports (`may_view_reports`,
+    the admin's own rule) only where the report's type lets them, e.g. a model export needs that model's view
+    permission too (reports/registry.py)."""
+    if report.requested_by_id == user.pk:
+        return True
+    if not may_view_reports:
+        return False
+    report_type = report_types.get(report.report_type)
+    if report_type is None:  # a type no longer installed: nobody can say what its file shows
+        return user.is_superuser
+    return report_type.may_read_result(user, report.parameters or {})
+
+
 def report_type_limits(key: str) -> ReportTypeLimits:
     """Timeout and retention for a type, the admin's values first; for jobs that act on behalf of no one user."""
     report_type = report_types.get(key)

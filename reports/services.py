@@ -1,5 +1,6 @@
 """Writes on reports. The API, the UI, the admin and the worker all change reports through these functions."""
 
+import json
 import logging
 from datetime import timedelta
 from functools import partial
@@ -14,10 +15,12 @@ from rq.timeouts import JobTimeoutException
 
 from common.netsafety import UnsafeDestination, resolve_destination
 from reports import jobs, lifecycle
+from reports.admission import report_rate_check
 from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable, ReportNotRetryable
 from reports.lifecycle import TransitionRefused, report_enter, report_transition
 from reports.models import Report, ReportStatus
 from reports.notify import notify_clean
+from reports.overload import report_admission_check
 from reports.parameters import ParameterError, validate_parameters
 from reports.registry import BuildContext, report_types
 from reports.rendering import render_report
@@ -38,9 +41,13 @@ def report_create(
     callback_url: str = "",
     notify: dict[str, bool] | None = None,
 ) -> Report:
-    """Validate, store the report as queued, and enqueue its render once the row is committed.
+    """Admit, validate, store the report as queued, and enqueue its render once the row is committed.
 
-    `notify` overrides the user's email/SMS preferences for this report (SPEC §4)."""
+    Every way to ask for a report (API, UI, admin export, retry) comes here, so each passes the same gates: the
+    requester's rate and the queue's backlog (reports/admission.py). `notify` overrides the user's email/SMS
+    preferences for this report (SPEC §4)."""
+    report_rate_check(user)
+    _check_parameters_size(parameters)
     available = report_type_for_user(user=user, key=report_type)
     if callback_url:
         if len(callback_url.encode()) > CALLBACK_URL_MAX_BYTES:
@@ -55,6 +62,7 @@ def report_create(
     )
     values = available.report_type.clean(values)
     available.report_type.authorize(user, values)
+    report_admission_check()
     # The report and its report.queued event commit together (in the caller's transaction when there is one, as for
     # an idempotent POST). Once they have, its render is enqueued, first, so that a worker can start on it while
     # this process fans the event out.
@@ -67,6 +75,16 @@ def report_create(
         )
         report_enter(report)
     return report
+
+
+def _check_parameters_size(parameters: Any) -> None:
+    """Every event of a report carries its parameters to every channel: they stay within
+    REPORT_MAX_PARAMETERS_BYTES (SPEC §19)."""
+    limit = settings.REPORT_MAX_PARAMETERS_BYTES
+    size = len(json.dumps(parameters, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    if size > limit:
+        message = f"At most {limit} bytes as JSON; these take {size}. Export many rows by filter rather than by id."
+        raise ParameterError({"parameters": [message]}, prefix="")
 
 
 def report_cancel(*, report: Report) -> Report:

@@ -6,16 +6,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.staff import staff_required
 from events.selectors import report_timeline_rows
 from reports import selectors, services
-from reports.errors import ReportNotCancellable, ReportTypeNotPermitted, ReportTypeUnknown
+from reports.errors import (
+    ReportNotCancellable,
+    ReportRateLimited,
+    ReportTypeNotPermitted,
+    ReportTypeUnknown,
+    ServiceOverloaded,
+)
 from reports.forms import ReportParametersForm
 from reports.models import ACTIVE_STATUSES, Report, ReportStatus
 from reports.parameters import ParameterError
@@ -95,7 +101,7 @@ def _type_titles() -> dict[str, str]:
     return {report_type.key: report_type.title for report_type in report_types.all()}
 
 
-@login_required
+@staff_required
 @require_GET
 def report_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.report_list(user=request.user), REPORTS_PER_PAGE).get_page(request.GET.get("page"))
@@ -112,7 +118,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@staff_required
 @require_GET
 def report_new(request: HttpRequest) -> HttpResponse:
     """Step one: the types this user may request."""
@@ -129,7 +135,16 @@ def _type_refused(request: HttpRequest, error: ReportTypeUnknown | ReportTypeNot
     )
 
 
-@login_required
+def _not_now(request: HttpRequest, available, form: ReportParametersForm, error: Exception) -> HttpResponse:
+    """The gates said no (too many reports of this user, or of everyone): the form again, with when to retry."""
+    status = 429 if isinstance(error, ReportRateLimited) else 503
+    context = {"available": available, "form": form, "refused": str(error)}
+    response = render(request, "ui/report_form.html", context, status=status)
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+@staff_required
 @require_http_methods(["GET", "POST"])
 def report_new_of_type(request: HttpRequest, key: str) -> HttpResponse:
     """Step two: the type's parameters, as a form built from its schema; POST requests the report."""
@@ -146,6 +161,8 @@ def report_new_of_type(request: HttpRequest, key: str) -> HttpResponse:
             form.add_parameter_errors(error)
         except (ReportTypeUnknown, ReportTypeNotPermitted) as error:
             return _type_refused(request, error)
+        except (ReportRateLimited, ServiceOverloaded) as error:
+            return _not_now(request, available, form, error)
         else:
             messages.success(request, "Report requested. This page follows it live.")
             return redirect("ui:report-detail", report_id=report.id)
@@ -160,7 +177,7 @@ def _own_report(request: HttpRequest, report_id: str) -> Report:
     return report
 
 
-@login_required
+@staff_required
 @require_GET
 def report_detail(request: HttpRequest, report_id: str) -> HttpResponse:
     report = _own_report(request, report_id)
@@ -173,7 +190,7 @@ def report_detail(request: HttpRequest, report_id: str) -> HttpResponse:
     return render(request, "ui/report_detail.html", context)
 
 
-@login_required
+@staff_required
 @require_POST
 def report_cancel(request: HttpRequest, report_id: str) -> HttpResponse:
     report = _own_report(request, report_id)

@@ -251,6 +251,9 @@ REPORT_OVERLOAD_RETRY_AFTER = env_int("REPORT_OVERLOAD_RETRY_AFTER", 30)
 # Request bodies over this many bytes are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_BODY_BYTES", 1024 * 1024)
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+# A report's parameters, as compact JSON, take at most this many bytes (SPEC §19): every event of the report carries
+# them to every channel, so they are kept small; a model_table export of many rows names them by filter instead.
+REPORT_MAX_PARAMETERS_BYTES = env_int("REPORT_MAX_PARAMETERS_BYTES", 16 * 1024)
 
 # --- The event log and its deliveries (SPEC §14) --------------------------------------------------------------------
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
@@ -277,6 +280,8 @@ WEBHOOK_RETRY_SCHEDULE = [
 ]
 # An endpoint that fails this many deliveries in a row is disabled and its owner told by email.
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 50)
+# Endpoints per user (SPEC §19): each event goes to each of them.
+WEBHOOK_MAX_ENDPOINTS_PER_USER = env_int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20)
 WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24)
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "reports@localhost")
 EMAIL_BACKEND = env_str(

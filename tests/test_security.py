@@ -186,6 +186,8 @@ def test_report_files_are_served_only_through_the_owners_api(user, api, make_use
 
 
 def csrf_client(user) -> Client:
+    """A browser of a staff user (the web UI is for staff) that sends CSRF tokens only when given them."""
+    User.objects.filter(pk=user.pk).update(is_staff=True)
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     return client

@@ -23,7 +23,7 @@ from notifications.webhooks.services import (
     ENDPOINT_CHANNEL,
     callback_secret_for,
     endpoint_disable,
-    endpoint_routes,
+    event_routes,
     signing_secrets,
 )
 from notifications.webhooks.signing import signature_headers
@@ -97,8 +97,7 @@ class EndpointChannel(_WebhookChannel):
     def targets(self, event: Event) -> Iterable[Target]:
         return [
             Target(route.id, skipped=not route.enabled)
-            for route in endpoint_routes(user_id=event.user_id)
-            if route.subscribed(event.type)
+            for route in event_routes(user_id=event.user_id, event_type=event.type)
         ]
 
     def prepare(self, delivery: Delivery) -> SignedPost:
@@ -153,7 +152,15 @@ class CallbackChannel(_WebhookChannel):
         if event.report.requested_by_id != event.user_id:  # only the requester's own stream carries its callback
             return []
         callback_url = event.report.callback_url
-        return [Target(callback_url)] if callback_url else []
+        if not callback_url:
+            return []
+        # One delivery per distinct URL of a user per event (SPEC §19): an endpoint with this URL already has it.
+        if any(
+            route.enabled and route.url == callback_url
+            for route in event_routes(user_id=event.user_id, event_type=event.type)
+        ):
+            return []
+        return [Target(callback_url)]
 
     def prepare(self, delivery: Delivery) -> SignedPost:
         secret = callback_secret_for(user=delivery.event.user)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -32,6 +33,10 @@ class EventTypeUnknown(ValueError):
     pass
 
 
+class EndpointLimitReached(ValueError):
+    """The owner has WEBHOOK_MAX_ENDPOINTS_PER_USER endpoints already (SPEC §19)."""
+
+
 def _check_event_types(event_types: list[str]) -> list[str]:
     unknown = sorted(set(event_types) - set(REPORT_EVENT_TYPES))
     if unknown:
@@ -51,8 +56,22 @@ def endpoint_create(
     event_types: list[str] | None = None,
     enabled: bool = True,
 ) -> WebhookEndpoint:
-    """Register an endpoint; its URL is checked (and resolved) now, and refused with a reason if unsafe."""
+    """Register an endpoint; its URL is checked (and resolved) now, and refused with a reason if unsafe. A user has
+    at most WEBHOOK_MAX_ENDPOINTS_PER_USER: each event is sent to each of them."""
     resolve_destination(url)
+    with transaction.atomic():
+        # Two requests of one owner count one after the other. NO KEY UPDATE: rows that merely reference the user
+        # (a report, an event) are not held up by it.
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).first()
+        limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_USER
+        if WebhookEndpoint.objects.filter(owner=owner).count() >= limit:
+            raise EndpointLimitReached(f"You have {limit} endpoints, the most allowed; delete one to add another.")
+        return _endpoint_insert(owner, url, description, event_types, enabled)
+
+
+def _endpoint_insert(
+    owner: AbstractBaseUser, url: str, description: str, event_types: list[str] | None, enabled: bool
+) -> WebhookEndpoint:
     return WebhookEndpoint.objects.create(
         owner=owner,
         url=url,
@@ -187,14 +206,29 @@ class EndpointRoute:
 
 def _read_routes(user_id: int) -> tuple[EndpointRoute, ...]:
     fields = ("id", "url", "enabled", "event_types")
+    endpoints = WebhookEndpoint.objects.filter(owner_id=user_id).order_by("created_at", "id").values_list(*fields)
     return tuple(
         EndpointRoute(id=pk, url=url, enabled=enabled, event_types=tuple(event_types or ()))
-        for pk, url, enabled, event_types in WebhookEndpoint.objects.filter(owner_id=user_id).values_list(*fields)
+        for pk, url, enabled, event_types in endpoints
     )
 
 
 def endpoint_routes(*, user_id: int) -> tuple[EndpointRoute, ...]:
     return access_cache.current().get(("webhook_endpoints", user_id), lambda: _read_routes(user_id))
+
+
+def event_routes(*, user_id: int, event_type: str) -> list[EndpointRoute]:
+    """The user's endpoints an event goes to: those subscribed to it, one per distinct URL (SPEC §19), so that
+    registering one URL many times multiplies nothing. Of endpoints with the same URL, the oldest enabled one takes
+    the event; when all of them are disabled, the oldest (its delivery is recorded as skipped)."""
+    chosen: dict[str, EndpointRoute] = {}
+    for route in endpoint_routes(user_id=user_id):
+        if not route.subscribed(event_type):
+            continue
+        first = chosen.get(route.url)
+        if first is None or (route.enabled and not first.enabled):
+            chosen[route.url] = route
+    return list(chosen.values())
 
 
 def endpoint_send_test(*, endpoint: WebhookEndpoint) -> Delivery:

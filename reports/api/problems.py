@@ -9,6 +9,7 @@ from reports.errors import (
     ReportFileExpired,
     ReportFileNotReady,
     ReportNotCancellable,
+    ReportRateLimited,
     ReportTypeNotPermitted,
     ReportTypeUnknown,
     ServiceOverloaded,
@@ -48,3 +49,4 @@ def register() -> None:
     register_problem(IdempotencyKeyInUse, 409, "idempotency-key-in-use", "Idempotency key in use")
     register_problem(IdempotencyKeyReused, 422, "idempotency-key-reused", "Idempotency key reused")
     register_problem(ServiceOverloaded, 503, "overloaded", "Service overloaded")
+    register_problem(ReportRateLimited, 429, "rate-limited", "Too many requests")

@@ -27,9 +27,7 @@ from reports.api.serializers import (
     ReportOutputSerializer,
     ReportTypeOutputSerializer,
 )
-from reports.api.throttling import ReportCreateRateThrottle
 from reports.models import Report
-from reports.overload import report_admission_check
 
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -76,7 +74,6 @@ class OwnedReportApi(APIView):
 
 class ReportListCreateApi(APIView):
     pagination_class = NewestFirstCursorPagination
-    throttle_classes = [ReportCreateRateThrottle]
 
     @extend_schema(
         operation_id="reports_list",
@@ -122,7 +119,6 @@ class ReportListCreateApi(APIView):
     def _create(self, request: Request) -> tuple[Response, Report]:
         payload = ReportCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        report_admission_check()
         report = services.report_create(user=request.user, **payload.validated_data)
         response = _report_response(request, report, status=status.HTTP_201_CREATED)
         response["Location"] = response.data["url"]
