@@ -15,7 +15,11 @@ class NotificationsConfig(AppConfig):
         from notifications.messages.channels import EmailChannel, SmsChannel, email_unavailable, sms_unavailable
         from notifications.models import WebhookEndpoint
         from notifications.webhooks.channels import CallbackChannel, EndpointChannel
-        from notifications.webhooks.services import ENDPOINT_DISABLED_EVENT, EndpointLimitReached
+        from notifications.webhooks.services import (
+            ENDPOINT_DISABLED_EVENT,
+            EndpointLimitReached,
+            EndpointTestRateLimited,
+        )
         from reports.notify import register_notify_channel
 
         for channel in (EndpointChannel(), CallbackChannel(), EmailChannel(), SmsChannel()):
@@ -27,4 +31,5 @@ class NotificationsConfig(AppConfig):
         register_notify_channel("email", email_unavailable)
         register_notify_channel("sms", sms_unavailable)
         register_problem(EndpointLimitReached, 400, "endpoint-limit-reached", "Too many webhook endpoints")
+        register_problem(EndpointTestRateLimited, 429, "rate-limited", "Too many requests")
         access_cache.watch(WebhookEndpoint)  # the fan-out reads endpoints through the cache

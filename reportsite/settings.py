@@ -282,6 +282,8 @@ WEBHOOK_RETRY_SCHEDULE = [
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 50)
 # Endpoints per user (SPEC §19): each event goes to each of them.
 WEBHOOK_MAX_ENDPOINTS_PER_USER = env_int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20)
+# Test pings (POST .../test) per endpoint of a user, in DRF's notation; each is a request made at once.
+WEBHOOK_TEST_RATE = env_str("WEBHOOK_TEST_RATE", "10/min") or None
 WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24)
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "reports@localhost")
 EMAIL_BACKEND = env_str(

@@ -237,3 +237,29 @@ def test_model_table_strips_the_html_of_admin_display_methods(make_user):
     badge = model_export.cell_text(report, "badge", model_admin)
 
     assert badge == "Succeeded"
+
+
+# --- 7. The endpoint test is throttled per user and endpoint ---------------------------------------------------------
+
+
+def test_endpoint_tests_over_the_rate_are_a_429_and_send_nothing(api, user, settings):
+    settings.WEBHOOK_TEST_RATE = "2/min"
+    cache.clear()
+    with receiver() as hook, receiver() as other_hook:
+        endpoint = webhooks.endpoint_create(owner=user, url=hook.url)
+        other = webhooks.endpoint_create(owner=user, url=other_hook.url)
+        tests = [api.post(f"/api/v1/webhook-endpoints/{endpoint.id}/test") for _ in range(3)]
+        # Another endpoint of the same user has its own count
+        other_test = api.post(f"/api/v1/webhook-endpoints/{other.id}/test")
+
+    assert [response.status_code for response in tests] == [200, 200, 429]
+    refused = tests[2]
+    assert refused["Content-Type"] == PROBLEM
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert len(hook.received) == 2
+    assert Delivery.objects.filter(event__type="ping", target=endpoint.id).count() == 2
+    assert other_test.status_code == 200
+
+
+def test_the_endpoint_test_rate_defaults_to_ten_a_minute(settings):
+    assert settings.WEBHOOK_TEST_RATE == "10/min"

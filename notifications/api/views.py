@@ -161,7 +161,11 @@ class EndpointTestApi(OwnedEndpointApi):
         operation_id="webhook_endpoints_test",
         summary="Send a signed ping event to the endpoint now and answer with the outcome",
         request=None,
-        responses={200: EndpointTestOutputSerializer, **COMMON_ERRORS},
+        responses={
+            200: EndpointTestOutputSerializer,
+            429: PROBLEM,  # tested too often: Retry-After says when to try again
+            **COMMON_ERRORS,
+        },
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
         delivery_endpoint = _endpoint_or_404(request, endpoint_id)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from common import access_cache
 from common.ids import new_id
 from common.netsafety import resolve_destination
+from common.rate_limits import RateLimited, rate_wait
 from events.engine import attempt_now
 from events.jobs import kick_delivery
 from events.log import event_record
@@ -31,6 +32,10 @@ ENDPOINT_DISABLED_EVENT = "webhook_endpoint.disabled"
 
 class EventTypeUnknown(ValueError):
     pass
+
+
+class EndpointTestRateLimited(RateLimited):
+    """More tests of one endpoint than WEBHOOK_TEST_RATE: each one is a request to someone's server, made now."""
 
 
 class EndpointLimitReached(ValueError):
@@ -236,7 +241,14 @@ def endpoint_send_test(*, endpoint: WebhookEndpoint) -> Delivery:
 
     The ping is an event of the owner's stream like any other; its one delivery is made with it, already held by
     this request (claimed, not yet due), so that no delivery run sends it meanwhile. A failed ping is retried like
-    any delivery; it does not count towards disabling the endpoint."""
+    any delivery; it does not count towards disabling the endpoint. At most WEBHOOK_TEST_RATE per endpoint of a user,
+    else EndpointTestRateLimited and nothing is sent or written."""
+    rate = settings.WEBHOOK_TEST_RATE
+    wait = rate_wait(scope="webhook_test", ident=f"{endpoint.owner_id}:{endpoint.id}", rate=rate)
+    if wait is not None:
+        raise EndpointTestRateLimited(
+            f"This endpoint was tested {rate} already; try again in {wait} s.", retry_after=wait
+        )
     with transaction.atomic():
         event = event_record(
             user_id=endpoint.owner_id, event_type="ping", data={"endpoint": {"id": endpoint.id, "url": endpoint.url}}
