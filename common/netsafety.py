@@ -3,6 +3,7 @@ WEBHOOK_ALLOWED_NETWORKS says so. The host is resolved once, here, and the conne
 was checked, so a DNS answer that changes between the check and the connection (rebinding) gets nowhere."""
 
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,12 +11,17 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+logger = logging.getLogger(__name__)
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# What the user is told of a refused host: why in general words, never the address (SPEC §19).
+NOT_PUBLIC = "The URL's host is not a public internet address."
+NAME_NOT_PUBLIC = "The URL's host does not resolve to a public internet address."
 
 
 class UnsafeDestination(ValueError):
-    """The URL may not receive webhooks; the message says why, for the person who registered it."""
+    """The URL may not receive webhooks; the message says why, for the person who registered it, in general words."""
 
 
 @dataclass(frozen=True)
@@ -51,28 +57,74 @@ def allowed_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, .
     return _networks(",".join(settings.WEBHOOK_ALLOWED_NETWORKS))
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Transition and deprecated ranges, refused whatever they embed (unless allowed): a packet to one goes to a relay or
+# a translator, whose reach is not ours to judge, and an old Python may call some of them global.
+TRANSITION_NETWORKS = (
+    ("6to4", ipaddress.ip_network("2002::/16")),
+    ("Teredo", ipaddress.ip_network("2001::/32")),
+    ("NAT64", NAT64),
+    ("local-use NAT64", ipaddress.ip_network("64:ff9b:1::/48")),
+    ("IPv4-compatible", IPV4_COMPATIBLE),
+    ("site-local", ipaddress.ip_network("fec0::/10")),
+    ("6to4 relay anycast", ipaddress.ip_network("192.88.99.0/24")),
+)
+
+
+def _embedded_ipv4(address: IPAddress) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address that an IPv6 address of a transition form leads to, and the form's name."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped:
+        return "IPv4-mapped", address.ipv4_mapped
+    if address.sixtofour:
+        return "6to4", address.sixtofour
+    if address.teredo:
+        return "Teredo", address.teredo[1]  # the client: where the relay delivers
+    last_32_bits = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in NAT64:
+        return "NAT64", last_32_bits
+    if address in IPV4_COMPATIBLE and int(address) > 1:  # :: and ::1 are judged as themselves
+        return "IPv4-compatible", last_32_bits
+    return None
+
+
 def _refusal(address: IPAddress) -> str | None:
-    """Why this address may not be reached, or None if it may."""
+    """Why this address may not be reached, for the server log, or None if it may. An embedded IPv4 address is
+    checked like a plain one first, so allowing a transition range never lets through what it wraps."""
+    embedded = _embedded_ipv4(address)
+    if embedded:
+        form, ipv4 = embedded
+        reason = _refusal(ipv4)
+        if reason:
+            return f"the {form} form of {ipv4}, {reason}"
+        if form == "IPv4-mapped":  # the socket connects over IPv4 to that address itself
+            return None
     if any(address in network for network in allowed_networks()):
         return None
-    mapped = getattr(address, "ipv4_mapped", None)
-    checked = mapped or address
+    for label, network in TRANSITION_NETWORKS:
+        if address.version == network.version and address in network:
+            return f"a {label} address"
     for label, flag in (
-        ("loopback", checked.is_loopback),
-        ("link-local", checked.is_link_local),
-        ("private", checked.is_private),
-        ("multicast", checked.is_multicast),
-        ("reserved", checked.is_reserved or checked.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("private", address.is_private),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved or address.is_unspecified),
     ):
         if flag:
-            return label
-    if not checked.is_global:
-        return "non-public"
+            return f"a {label} address"
+    if not address.is_global:
+        return "a non-public address"
     return None
 
 
 def resolve_destination(url: str) -> Destination:
-    """Check the URL and resolve its host once; raise UnsafeDestination with a readable reason."""
+    """Check the URL and resolve its host once; raise UnsafeDestination with a reason for the user.
+
+    The reason never names the address a name resolved to, nor tells an unknown name from an internal one: the
+    check must not become a way to map our network's DNS. The server log has the detail."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -85,20 +137,34 @@ def resolve_destination(url: str) -> Destination:
         raise UnsafeDestination("The URL has no host.")
     if parts.username or parts.password:
         raise UnsafeDestination("Credentials in the URL are not allowed; use the signature to authenticate us.")
+    host = parts.hostname
     port = port or DEFAULT_PORTS[scheme]
     try:
-        literal = ipaddress.ip_address(parts.hostname)
-        addresses: list[IPAddress] = [literal]
+        literal = ipaddress.ip_address(host)
     except ValueError:
-        try:
-            infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as error:
-            raise UnsafeDestination(f"The host {parts.hostname!r} could not be resolved.") from error
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
-    if not addresses:
-        raise UnsafeDestination(f"The host {parts.hostname!r} has no address.")
+        addresses = _resolve(host, port)
+    else:
+        reason = _refusal(literal)
+        if reason:
+            logger.warning("Webhook destination refused: %s is %s", literal, reason)
+            raise UnsafeDestination(NOT_PUBLIC)
+        return Destination(url=url, scheme=scheme, host=host, port=port, address=literal)
     for address in addresses:
         reason = _refusal(address)
         if reason:
-            raise UnsafeDestination(f"{parts.hostname} resolves to {address}, a {reason} address.")
-    return Destination(url=url, scheme=scheme, host=parts.hostname, port=port, address=addresses[0])
+            logger.warning("Webhook destination refused: %r resolves to %s, %s", host, address, reason)
+            raise UnsafeDestination(NAME_NOT_PUBLIC)
+    return Destination(url=url, scheme=scheme, host=host, port=port, address=addresses[0])
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        logger.info("Webhook destination refused: %r could not be resolved (%s)", host, error)
+        raise UnsafeDestination(NAME_NOT_PUBLIC) from error
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    if not addresses:
+        logger.info("Webhook destination refused: %r has no address", host)
+        raise UnsafeDestination(NAME_NOT_PUBLIC)
+    return addresses
