@@ -334,6 +334,9 @@ LOGGING = {
     "loggers": {
         "xhtml2pdf": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # httpx logs each request's URL at INFO, query and all: a webhook URL's query may be its receiver's token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

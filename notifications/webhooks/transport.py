@@ -4,6 +4,7 @@ the answer kept for the log."""
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -39,6 +40,14 @@ def _retry_after(response: httpx.Response) -> float | None:
             return max(0.0, (parsedate_to_datetime(value) - timezone.now()).total_seconds())
         except (TypeError, ValueError):
             return None
+
+
+def _without_query(url: str) -> str:
+    """A redirect often points back at the same URL over https, query and all: its token stays out of the error
+    (which is logged)."""
+    parts = urlsplit(url)
+    query = "?…" if parts.query else ""
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")) + query
 
 
 def new_client() -> httpx.Client:
@@ -81,7 +90,7 @@ def send(client: httpx.Client, url: str, headers: dict[str, str], body: str) -> 
             text = excerpt[:EXCERPT_BYTES].decode("utf-8", errors="replace")
             error = ""
             if 300 <= response.status_code < 400:
-                error = f"Redirect to {response.headers.get('location', '?')[:200]} not followed."
+                error = f"Redirect to {_without_query(response.headers.get('location', '?'))[:200]} not followed."
             elif not 200 <= response.status_code < 300:
                 error = f"HTTP {response.status_code}"
             return AttemptResult(response.status_code, elapsed(), error, text, _retry_after(response))
