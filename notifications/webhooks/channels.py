@@ -4,7 +4,9 @@
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -14,6 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.netsafety import DEFAULT_PORTS
 from events.channels import DeliveryChannel, Outcome, SkipDelivery, Target
 from events.models import Delivery, Event
 from notifications.models import WebhookEndpoint
@@ -40,18 +43,68 @@ class SignedPost:
     body: str
 
 
-_clients: dict[tuple[int, float, float], httpx.Client] = {}
+# Clients kept per (timeouts, scheme, host name, port); the least recently used beyond this many are closed.
+MAX_CLIENTS = 256
+
+
+@dataclass
+class _PooledClient:
+    client: httpx.Client
+    users: int = 0
+    evicted: bool = False
+
+
+_clients: OrderedDict[tuple[float, float, str, str, int | None], _PooledClient] = OrderedDict()
+_clients_pid = os.getpid()
 _clients_lock = threading.Lock()
 
 
-def _client() -> httpx.Client:
-    """One client per process and timeout setting, shared by the run's threads: connections to a receiver are
-    kept alive from one delivery (and one run) to the next."""
-    key = (os.getpid(), settings.WEBHOOK_TIMEOUT, settings.WEBHOOK_CONNECT_TIMEOUT)
+def _client_key(url: str) -> tuple[float, float, str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None  # refused by the transport before any connection
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    return settings.WEBHOOK_TIMEOUT, settings.WEBHOOK_CONNECT_TIMEOUT, scheme, host, port or DEFAULT_PORTS.get(scheme)
+
+
+@contextmanager
+def _client(url: str) -> Iterator[httpx.Client]:
+    """The client for the URL's host name, shared by the run's threads and kept from one run to the next.
+
+    One per host name, not one for all: the request goes to the checked address, so a client's pool keys its
+    connections by address, and two names on one address would share a connection made (and for TLS verified) for
+    only one of them. A client pushed out of the cache is closed once no thread is using it."""
+    global _clients_pid
+    key = _client_key(url)
+    evicted: list[httpx.Client] = []
     with _clients_lock:
-        if key not in _clients:
-            _clients[key] = transport.new_client()
-        return _clients[key]
+        if _clients_pid != os.getpid():  # a forked child: the parent's connections are not its to use or close
+            _clients.clear()
+            _clients_pid = os.getpid()
+        pooled = _clients.get(key)
+        if pooled is None:
+            pooled = _clients[key] = _PooledClient(transport.new_client())
+            while len(_clients) > MAX_CLIENTS:
+                _, oldest = _clients.popitem(last=False)
+                oldest.evicted = True
+                if not oldest.users:
+                    evicted.append(oldest.client)
+        else:
+            _clients.move_to_end(key)
+        pooled.users += 1
+    for client in evicted:
+        client.close()
+    try:
+        yield pooled.client
+    finally:
+        with _clients_lock:
+            pooled.users -= 1
+            done = pooled.evicted and not pooled.users
+        if done:
+            pooled.client.close()
 
 
 def mask_url(url: str) -> str:
@@ -74,7 +127,8 @@ class _WebhookChannel(DeliveryChannel):
         return SignedPost(url=url, headers=headers, body=body)
 
     def send(self, prepared: SignedPost) -> Outcome:
-        result = transport.send(_client(), prepared.url, prepared.headers, prepared.body)
+        with _client(prepared.url) as client:
+            result = transport.send(client, prepared.url, prepared.headers, prepared.body)
         return Outcome(
             succeeded=result.succeeded,
             status_code=result.status_code,
