@@ -175,7 +175,7 @@ def test_delivery_time_check_refuses_a_host_that_now_resolves_privately(user, mo
 
     assert hook.received == []
     attempt = DeliveryAttempt.objects.get(delivery=_endpoint_delivery(endpoint), number=1)
-    assert attempt.error == "Refused: hooks.example.test resolves to 169.254.169.254, a link-local address."
+    assert attempt.error == "Refused: The URL's host does not resolve to a public internet address."
 
 
 def test_redirect_to_a_private_address_is_not_followed(user, monkeypatch):
