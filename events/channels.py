@@ -78,6 +78,16 @@ class DeliveryChannel(Channel):
     def send(self, prepared: Any) -> Outcome:
         """One attempt, on a thread of the run's pool: no database here. Raising is a failed attempt."""
 
+    def breaker(self, delivery: Delivery, prepared: Any) -> str | None:
+        """The circuit breaker this attempt goes through (events/breakers.py), or None for none. By default one per
+        channel: its one provider (the SMTP server, the SMS provider)."""
+        return self.name
+
+    def breaker_failure(self, outcome: Outcome) -> bool:
+        """Whether a failed attempt says the provider or host is in trouble (no answer, or a 5xx), as opposed to
+        an answer about this one message."""
+        return not outcome.succeeded and (outcome.status_code is None or outcome.status_code >= 500)
+
     @abstractmethod
     def retry_schedule(self) -> Sequence[float]:
         """Seconds to wait before each attempt: [0, 5, 300] tries at once, after 5 s, then 5 min, then gives up."""

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from common.ids import new_id
 from events import channels
+from events.breakers import breaker_admit, breaker_record
 from events.channels import DeliveryChannel, Outcome, SkipDelivery
 from events.models import Delivery, DeliveryAttempt, DeliveryStatus
 
@@ -198,6 +199,13 @@ def _release(run_id: str, abandoned: list[Delivery]) -> None:
     )
 
 
+def _defer(run_id: str, delivery: Delivery, seconds: float) -> None:
+    """Hand a delivery back unattempted, due when its breaker lets attempts through again."""
+    Delivery.objects.filter(pk=delivery.pk, claimed_by=run_id).update(
+        claimed_by="", next_attempt_at=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
 def _prepared(delivery: Delivery) -> tuple[DeliveryChannel, Any] | Outcome | None:
     """(channel, what to send), or the failed Outcome of a delivery that cannot even be prepared, or None when
     skipped."""
@@ -241,7 +249,7 @@ def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | 
     """
     run_id = new_id("run")
     outcomes: Counter = Counter()
-    in_flight: dict[Future, tuple[DeliveryChannel, Delivery, datetime]] = {}
+    in_flight: dict[Future, tuple[DeliveryChannel, Delivery, datetime, str | None]] = {}
     per_target: Counter = Counter()
     deadline = time.monotonic() + max_seconds
     next_yield_check = 0.0
@@ -252,14 +260,16 @@ def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | 
             if yield_to is not None and time.monotonic() >= next_yield_check:
                 next_yield_check = time.monotonic() + YIELD_CHECK_SECONDS
                 if yield_to():
-                    _release(run_id, [delivery for _, delivery, _ in in_flight.values()])
+                    _release(run_id, [delivery for _, delivery, _, _ in in_flight.values()])
                     outcomes["abandoned"] += len(in_flight)
                     in_flight.clear()
                     break
             room = threads - len(in_flight)
             # Claim in batches: a claim costs a few queries, so wait until a quarter of the threads are free.
+            claimed: list[Delivery] = []
             if (room >= max(1, threads // 4) or not in_flight) and time.monotonic() < deadline:
-                for delivery in _claim(run_id, room, per_target):
+                claimed = _claim(run_id, room, per_target)
+                for delivery in claimed:
                     attempted_at = timezone.now()
                     prepared = _prepared(delivery)
                     if prepared is None:
@@ -269,17 +279,27 @@ def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | 
                         _record_failure(channel, delivery, prepared, attempted_at)
                         outcomes["failed"] += 1
                     else:
+                        breaker = prepared[0].breaker(delivery, prepared[1])
+                        wait_seconds = breaker_admit(breaker) if breaker else None
+                        if wait_seconds is not None:
+                            _defer(run_id, delivery, wait_seconds)
+                            outcomes["deferred"] += 1
+                            continue
                         future = pool.submit(_send, *prepared)
-                        in_flight[future] = (prepared[0], delivery, attempted_at)
+                        in_flight[future] = (prepared[0], delivery, attempted_at, breaker)
                         per_target[delivery.target] += 1
             if not in_flight:
+                if claimed:  # all of them skipped, failed unsent or deferred: there may be more due behind them
+                    continue
                 break
             done, _ = wait(list(in_flight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             succeeded = []
             for future in done:
-                channel, delivery, attempted_at = in_flight.pop(future)
+                channel, delivery, attempted_at, breaker = in_flight.pop(future)
                 per_target[delivery.target] -= 1
                 outcome = future.result()
+                if breaker:
+                    breaker_record(breaker, healthy=not channel.breaker_failure(outcome))
                 if outcome.succeeded:
                     succeeded.append((delivery, outcome, attempted_at))
                 else:

@@ -1,6 +1,6 @@
 """Queue health for the admin index: work queued, running and failed per RQ queue, and reports per status per day."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import django_rq
@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from events.breakers import Breaker, breakers_open
 from reports.models import Report, ReportStatus
 
 QUEUES = ("reports", "notifications")
@@ -39,6 +40,8 @@ class QueueHealth:
     queues: list[QueueCounts]
     workers: int
     error: str = ""
+    # Delivery circuit breakers that are open or half-open (events/breakers.py): sends to them are deferred.
+    breakers: list[Breaker] = field(default_factory=list)
 
 
 def queue_health() -> QueueHealth:
@@ -59,7 +62,7 @@ def queue_health() -> QueueHealth:
         workers = Worker.count(connection=django_rq.get_connection(QUEUES[0]))
     except RedisError as error:
         return QueueHealth(queues=[], workers=0, error=f"Redis did not answer: {error}")
-    return QueueHealth(queues=counts, workers=workers)
+    return QueueHealth(queues=counts, workers=workers, breakers=breakers_open())
 
 
 @dataclass(frozen=True)

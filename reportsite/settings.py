@@ -264,6 +264,11 @@ EVENT_FANOUT_GRACE_SECONDS = env_float("EVENT_FANOUT_GRACE_SECONDS", 5.0)
 # Attempts in flight per worker's delivery run, and per target (one endpoint, URL, address or number), for every
 # channel. The WEBHOOK_ names are the earlier names of the same settings.
 DELIVERY_MAX_CONCURRENCY = env_int("DELIVERY_MAX_CONCURRENCY", env_int("WEBHOOK_MAX_CONCURRENCY", 64))
+# Circuit breakers per provider and per webhook host (events/breakers.py): this many failed attempts within the
+# window open one; its sends are then deferred for the cool-down, after which one trial attempt decides.
+DELIVERY_BREAKER_FAILURES = env_int("DELIVERY_BREAKER_FAILURES", 5)
+DELIVERY_BREAKER_WINDOW_SECONDS = env_int("DELIVERY_BREAKER_WINDOW_SECONDS", 60)
+DELIVERY_BREAKER_COOLDOWN_SECONDS = env_int("DELIVERY_BREAKER_COOLDOWN_SECONDS", 30)
 DELIVERY_TARGET_CONCURRENCY = env_int("DELIVERY_TARGET_CONCURRENCY", env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 16))
 # Test-only fault injection (common/faults.py): points where a process kills itself. Empty in any real deployment.
 FAULT_POINTS = frozenset(env_list("FAULT_POINTS", ""))

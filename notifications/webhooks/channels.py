@@ -142,6 +142,10 @@ class _WebhookChannel(DeliveryChannel):
     def is_gone(self, status_code: int | None) -> bool:
         return False
 
+    def breaker(self, delivery: Delivery, prepared: SignedPost) -> str:
+        """One breaker per host name: a host that hangs defers its own deliveries, no one else's."""
+        return f"webhook:{(urlsplit(prepared.url).hostname or '').lower()}"
+
 
 class EndpointChannel(_WebhookChannel):
     """The user's registered endpoints, each for the event types it subscribed to (empty: the terminal ones)."""
