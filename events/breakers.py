@@ -26,6 +26,14 @@ logger = logging.getLogger(__name__)
 PREFIX = "delivery-breaker:"
 # How long a trial attempt holds the half-open breaker before another may try (its send has timed out by then).
 TRIAL_LEASE_SECONDS = 60
+# How long a process trusts what it last read of a breaker: a run attempting hundreds of deliveries a second asks
+# Redis about each breaker about once a second, not once a delivery.
+LOCAL_SECONDS = 1.0
+
+# Per process, touched only by a delivery run's own thread: name -> (open_until or None, read at).
+_seen: dict[str, tuple[float | None, float]] = {}
+# Breakers this process has reported trouble for (or holds the trial of): only their successes need Redis.
+_troubled: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -48,15 +56,21 @@ def breaker_admit(name: str) -> float | None:
     """None when an attempt through this breaker may go now (closed, or this caller holds the half-open trial);
     else the seconds to defer it."""
     _, open_key, trial_key = _keys(name)
+    now = time.time()
     try:
-        redis = _redis()
-        open_until = redis.get(open_key)
+        seen = _seen.get(name)
+        if seen is None or now - seen[1] > LOCAL_SECONDS:
+            value = _redis().get(open_key)
+            seen = (float(value) if value is not None else None, now)
+            _seen[name] = seen
+        open_until = seen[0]
         if open_until is None:
             return None
-        left = float(open_until) - time.time()
-        if left > 0:
-            return left
-        if redis.set(trial_key, "1", nx=True, ex=TRIAL_LEASE_SECONDS):
+        if open_until > now:
+            return open_until - now
+        if _redis().set(trial_key, "1", nx=True, ex=TRIAL_LEASE_SECONDS):
+            _troubled.add(name)
+            _seen.pop(name, None)  # what the trial decides is read again
             return None
         return float(min(settings.DELIVERY_BREAKER_COOLDOWN_SECONDS, TRIAL_LEASE_SECONDS))
     except RedisError:
@@ -68,14 +82,19 @@ def breaker_record(name: str, *, healthy: bool) -> None:
     """Count an attempt's outcome: a healthy one closes the breaker; failures open it at the threshold, and a failed
     trial opens it again at once."""
     failures_key, open_key, trial_key = _keys(name)
+    if healthy and name not in _troubled:
+        return  # the common case, without a round trip: nothing of ours to undo
     try:
         redis = _redis()
         if healthy:
-            if redis.exists(failures_key, open_key, trial_key):
-                if redis.delete(open_key):
-                    logger.warning("Breaker %s closed: the attempt through it succeeded", name)
-                redis.delete(failures_key, trial_key)
+            _troubled.discard(name)
+            _seen.pop(name, None)
+            if redis.delete(open_key):
+                logger.warning("Breaker %s closed: the attempt through it succeeded", name)
+            redis.delete(failures_key, trial_key)
             return
+        _troubled.add(name)
+        _seen.pop(name, None)
         if redis.delete(trial_key):  # the trial failed
             _open(redis, name, open_key, failures_key, "its trial attempt failed")
             return
@@ -123,10 +142,13 @@ def breaker_cooldown_end(name: str) -> None:
     back, and for tests."""
     _, open_key, _ = _keys(name)
     _redis().set(open_key, repr(time.time()), keepttl=True)
+    _seen.pop(name, None)
 
 
 def breakers_reset() -> None:
-    """Close every breaker."""
+    """Close every breaker (and forget what this process read of them)."""
+    _seen.clear()
+    _troubled.clear()
     redis = _redis()
     keys = list(redis.scan_iter(f"{PREFIX}*"))
     if keys:
