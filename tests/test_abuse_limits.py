@@ -263,3 +263,22 @@ def test_endpoint_tests_over_the_rate_are_a_429_and_send_nothing(api, user, sett
 
 def test_the_endpoint_test_rate_defaults_to_ten_a_minute(settings):
     assert settings.WEBHOOK_TEST_RATE == "10/min"
+
+
+def test_the_admin_export_of_every_row_names_no_ids(make_user, settings):
+    settings.REPORT_MAX_PARAMETERS_BYTES = 200
+    auditor = make_user("auditor", perms=("auth.view_user",))
+    User.objects.bulk_create([User(username=f"user{index:03}") for index in range(60)])
+    admin = staff_browser(auditor)
+    everyone = list(User.objects.values_list("pk", flat=True))
+
+    # Every row selected: the whole table, asked for without its ids
+    assert admin.post("/admin/auth/user/", {"action": "export_selected_as_pdf", "_selected_action": everyone})
+    assert Report.objects.get().parameters["ids"] == []
+
+    # Most but not all of them: too many ids for the parameters' cap, and the admin says so
+    refused = admin.post(
+        "/admin/auth/user/", {"action": "export_selected_as_pdf", "_selected_action": everyone[1:]}, follow=True
+    )
+    assert Report.objects.count() == 1
+    assert "At most 200 bytes" in refused.content.decode()
