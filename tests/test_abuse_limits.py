@@ -273,8 +273,10 @@ def test_the_admin_export_of_every_row_names_no_ids(make_user, settings):
     everyone = list(User.objects.values_list("pk", flat=True))
 
     # Every row selected: the whole table, asked for without its ids
-    assert admin.post("/admin/auth/user/", {"action": "export_selected_as_pdf", "_selected_action": everyone})
-    assert Report.objects.get().parameters["ids"] == []
+    export = admin.post("/admin/auth/user/", {"action": "export_selected_as_pdf", "_selected_action": everyone})
+    report = Report.objects.get()
+    assert report.parameters["ids"] == []
+    assert "Export of every row of" in admin.get(export["Location"]).content.decode()
 
     # Most but not all of them: too many ids for the parameters' cap, and the admin says so
     refused = admin.post(
