@@ -1,5 +1,6 @@
 """Webhooks in the admin: endpoints with their actions, and callback secrets. Email and SMS: each user's
-preferences. What was sent to them is the event log's delivery log (events/admin.py)."""
+preferences, with their phone confirmation read-only, and the SMS counted against the limits. What was sent to them
+is the event log's delivery log (events/admin.py)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,7 +10,13 @@ from django.http import HttpRequest
 
 from events.models import DeliveryStatus
 from notifications.messages import preferences
-from notifications.models import CallbackSecret, NotificationPreferences, WebhookEndpoint
+from notifications.models import (
+    CallbackSecret,
+    NotificationPreferences,
+    PhoneConfirmation,
+    SmsSend,
+    WebhookEndpoint,
+)
 from notifications.webhooks import services
 from notifications.webhooks.signing import new_secret
 
@@ -86,18 +93,20 @@ class CallbackSecretAdmin(ReadOnlyAdmin):
 
 
 class NotificationPreferencesForm(forms.ModelForm):
+    """The phone number is not edited here: it is its owner's to set, and to confirm with the code texted to it."""
+
     class Meta:
         model = NotificationPreferences
-        fields = ["user", "email_on_success", "email_on_failure", "sms_on_success", "sms_on_failure", "phone_number"]
+        fields = ["user", "email_on_success", "email_on_failure", "sms_on_success", "sms_on_failure"]
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        if "phone_number" not in self.errors:
-            # The same rule as the API and the UI, with its message next to the field.
-            candidate = NotificationPreferences(**{name: cleaned.get(name) for name in preferences.PREFERENCE_FIELDS})
-            for field, problems in preferences.preferences_problems(candidate).items():
-                for problem in problems:
-                    self.add_error(field, problem)
+        # The same rule as the API and the UI, with its message next to the field it is about.
+        values = {name: cleaned.get(name) for name in preferences.PREFERENCE_FIELDS if name in self.fields}
+        candidate = NotificationPreferences(**values, phone_number=self.instance.phone_number)
+        for field, problems in preferences.preferences_problems(candidate).items():
+            for problem in problems:
+                self.add_error(field if field in self.fields else None, problem)
         return cleaned
 
 
@@ -111,9 +120,42 @@ class NotificationPreferencesAdmin(admin.ModelAdmin):
         "sms_on_success",
         "sms_on_failure",
         "phone_number",
+        "phone_confirmed",
         "updated_at",
     ]
-    list_filter = ["email_on_success", "email_on_failure", "sms_on_success", "sms_on_failure"]
+    list_filter = [
+        "email_on_success",
+        "email_on_failure",
+        "sms_on_success",
+        "sms_on_failure",
+        ("phone_confirmed_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["user__username", "user__email", "phone_number"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
+    readonly_fields = ["phone_number", "phone_confirmed_at"]
+
+    @admin.display(boolean=True, description="Phone confirmed", ordering="phone_confirmed_at")
+    def phone_confirmed(self, obj: NotificationPreferences) -> bool | None:
+        return obj.phone_confirmed if obj.phone_number else None
+
+
+@admin.register(PhoneConfirmation)
+class PhoneConfirmationAdmin(ReadOnlyAdmin):
+    """Codes waiting to be entered; the code itself is never shown (only its hash is kept)."""
+
+    list_display = ["user", "phone_number", "created_at", "expires_at", "failed_attempts"]
+    exclude = ["code_hash"]
+    search_fields = ["user__username", "phone_number"]
+    list_select_related = ["user"]
+
+
+@admin.register(SmsSend)
+class SmsSendAdmin(ReadOnlyAdmin):
+    """The SMS counted against the limits of SPEC §19; confirmation codes are logged here only."""
+
+    list_display = ["created_at", "user", "purpose", "phone_number", "delivery_id", "error"]
+    list_filter = ["purpose", "created_at"]
+    search_fields = ["user__username", "phone_number", "delivery_id"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"

@@ -3,6 +3,7 @@ the event log's deliveries (events/models.py)."""
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from common.ids import new_id
@@ -77,6 +78,8 @@ class NotificationPreferences(models.Model):
     sms_on_success = models.BooleanField(default=False, help_text="SMS when a report is ready.")
     sms_on_failure = models.BooleanField(default=False, help_text="SMS when a report failed.")
     phone_number = PhoneNumberField(blank=True, help_text="Where SMS go, in international format (E.164).")
+    # When its owner entered the code texted to the number; null: SMS are not sent to it (SPEC §19).
+    phone_confirmed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -92,3 +95,63 @@ class NotificationPreferences(models.Model):
 
     def __str__(self) -> str:
         return f"notification preferences of {self.user}"
+
+    @property
+    def phone_confirmed(self) -> bool:
+        return bool(self.phone_number) and self.phone_confirmed_at is not None
+
+
+class PhoneConfirmation(models.Model):
+    """The code last texted to a user's phone number, waiting to be entered. Only a keyed hash of it is kept."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="phone_confirmation"
+    )
+    # The number the code was sent to: a code confirms that number only.
+    phone_number = PhoneNumberField()
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"confirmation of {self.phone_number} for {self.user}"
+
+
+class SmsPurpose(models.TextChoices):
+    REPORT = "report", "Report notification"
+    PHONE_CODE = "phone_code", "Phone confirmation code"
+
+
+class SmsSend(models.Model):
+    """One SMS sent, or being sent, on a user's behalf: what the SMS limits of SPEC §19 count. A report SMS is
+    counted before it goes (so that the SMS of one delivery run, prepared together, cannot overshoot the limit) and
+    uncounted when its attempt fails; a code is counted whatever came of it, and its error kept, since it is logged
+    nowhere else."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sms_sends", db_index=False
+    )
+    purpose = models.CharField(max_length=16, choices=SmsPurpose.choices)
+    phone_number = models.CharField(max_length=32)
+    # A report SMS: its delivery and attempt, so that a run that prepares the same attempt again counts it once.
+    delivery_id = models.CharField(max_length=32, blank=True)
+    attempt_number = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "SMS sent"
+        verbose_name_plural = "SMS sent"
+        indexes = [models.Index(fields=["user", "purpose", "created_at"], name="sms_send_user_purpose_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery_id", "attempt_number"],
+                condition=models.Q(purpose="report"),
+                name="one_sms_send_per_delivery_attempt",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} to {self.phone_number} for {self.user_id}"

@@ -6,6 +6,7 @@ from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -319,6 +320,17 @@ if SMS_BACKEND in ("twilio", "notifications.messages.sms.backends.twilio.SmsBack
     raise ImproperlyConfigured(
         "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER to be set."
     )
+# Toll fraud guards (SPEC §19). Report SMS per user in any 24 hours (confirmation codes have their own throttle).
+SMS_DAILY_LIMIT = env_int("SMS_DAILY_LIMIT", 20)
+if SMS_DAILY_LIMIT < 0:
+    raise ImproperlyConfigured("SMS_DAILY_LIMIT must be 0 (no SMS) or more.")
+# Country calling codes SMS may go to ("1,44,49"); empty: any. Checked against phonenumbers' table of them.
+SMS_ALLOWED_COUNTRY_CODES = [code.removeprefix("+") for code in env_list("SMS_ALLOWED_COUNTRY_CODES", "")]
+if not all(code.isdigit() and int(code) in COUNTRY_CODE_TO_REGION_CODE for code in SMS_ALLOWED_COUNTRY_CODES):
+    raise ImproperlyConfigured(
+        f"SMS_ALLOWED_COUNTRY_CODES takes country calling codes such as 1,44,49, not {SMS_ALLOWED_COUNTRY_CODES}."
+    )
+SMS_ALLOWED_COUNTRY_CODES = [int(code) for code in SMS_ALLOWED_COUNTRY_CODES]
 # A finished report's PDF is attached to its email when it is at most this many bytes; 0 never attaches it.
 NOTIFY_EMAIL_ATTACHMENT_MAX_BYTES = env_int("NOTIFY_EMAIL_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
 # Seconds to wait before each attempt at an email or SMS: the first at once, then 10 s, 1 min, 5 min, 30 min.

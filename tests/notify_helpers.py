@@ -2,7 +2,10 @@
 out to the real channels after the commit), and the delivery runs that send the email and SMS, run here as a
 worker's delivery job would run them."""
 
+import re
+
 import django_rq
+from django.utils import timezone
 
 from events.engine import run_deliveries
 from events.jobs import RUN_QUEUED_FLAG
@@ -16,9 +19,29 @@ MESSAGE_CHANNELS = ("email", "sms")
 DELIVERY_JOB = "events.jobs.deliver"
 
 
-def set_preferences(user, **fields) -> NotificationPreferences:
+def set_preferences(user, *, phone_confirmed: bool = True, **fields) -> NotificationPreferences:
+    """Store preferences as they would be after the user set them. A phone number given is one its owner confirmed
+    (SMS go only to those), unless `phone_confirmed=False`; `confirm_phone` goes through the real confirmation."""
+    if "phone_number" in fields:
+        fields["phone_confirmed_at"] = timezone.now() if fields["phone_number"] and phone_confirmed else None
     preferences, _ = NotificationPreferences.objects.update_or_create(user=user, defaults=fields)
     return preferences
+
+
+def texted_code(outbox: list, number: str = PHONE) -> str:
+    """The confirmation code in the last SMS sent to the number."""
+    [body] = [message.body for message in outbox if message.to == number][-1:]
+    return re.search(r"\b(\d{6})\b", body).group(1)
+
+
+def confirm_phone(api, outbox: list, number: str = PHONE) -> dict:
+    """Set the number and confirm it with the code texted to it, through the API, as its owner does. Returns the
+    preferences as the confirmation answers them."""
+    response = api.patch("/api/v1/preferences", {"phone_number": number}, format="json")
+    assert response.status_code == 200, response.content
+    response = api.post("/api/v1/preferences/phone/confirm", {"code": texted_code(outbox, number)}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
 
 
 def succeed_report(user, **create_kwargs) -> Report:

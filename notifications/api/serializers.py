@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from common.api.serializers import StrictBooleanField, StrictInputSerializer
 from events.models import Delivery, DeliveryAttempt, DeliveryStatus
+from notifications.messages.selectors import phone_code_expires_at
 from notifications.models import NotificationPreferences, WebhookEndpoint
 
 EVENT_TYPES_HELP = (
@@ -180,10 +181,11 @@ class EndpointTestOutputSerializer(serializers.Serializer):
 
 
 INVALID_PHONE_NUMBER = "Enter a valid phone number in international format (e.g. +12125552368)."
+CODE_FORMAT = "Enter the 6-digit code sent to your phone."
 
 
 class PreferencesUpdateInputSerializer(StrictInputSerializer):
-    """Only the fields given change. SMS need a phone number."""
+    """Only the fields given change. SMS need a phone number; a new one is texted a code to confirm it with."""
 
     email_on_success = StrictBooleanField(required=False)
     email_on_failure = StrictBooleanField(required=False)
@@ -194,12 +196,34 @@ class PreferencesUpdateInputSerializer(StrictInputSerializer):
         allow_blank=True,
         max_length=32,
         error_messages={"invalid": INVALID_PHONE_NUMBER},
-        help_text='Where SMS go; stored as E.164 ("+14155552671"). "" removes it (SMS must be off).',
+        help_text='Where SMS go once confirmed; stored as E.164 ("+14155552671"). A new number is texted a code. "" '
+        "removes it (SMS must be off).",
     )
+
+
+class PhoneCodeField(serializers.RegexField):
+    """Six digits as a JSON string: a number would lose its leading zeros."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        messages = dict.fromkeys(("invalid", "blank", "null", "max_length", "min_length"), CODE_FORMAT)
+        super().__init__(r"^[0-9]{6}$", min_length=6, max_length=6, error_messages=messages, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PhoneConfirmInputSerializer(StrictInputSerializer):
+    code = PhoneCodeField(help_text="The 6-digit code texted to the number.")
 
 
 class PreferencesOutputSerializer(serializers.ModelSerializer):
     phone_number = serializers.SerializerMethodField()
+    phone_confirmed = serializers.BooleanField(
+        read_only=True, help_text="Whether SMS go to the number: its owner entered the code texted to it."
+    )
+    phone_code_expires_at = serializers.SerializerMethodField()
     email = serializers.SerializerMethodField()
 
     class Meta:
@@ -210,6 +234,9 @@ class PreferencesOutputSerializer(serializers.ModelSerializer):
             "sms_on_success",
             "sms_on_failure",
             "phone_number",
+            "phone_confirmed",
+            "phone_confirmed_at",
+            "phone_code_expires_at",
             "email",
             "updated_at",
         ]
@@ -218,6 +245,17 @@ class PreferencesOutputSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField(help_text='E.164, or "" when none is set.'))
     def get_phone_number(self, preferences: NotificationPreferences) -> str:
         return str(preferences.phone_number) if preferences.phone_number else ""
+
+    @extend_schema_field(
+        serializers.DateTimeField(
+            allow_null=True,
+            help_text="When the code texted to the unconfirmed number stops working; null when none is waiting "
+            "(ask for one with POST /api/v1/preferences/phone/resend).",
+        )
+    )
+    def get_phone_code_expires_at(self, preferences: NotificationPreferences) -> str | None:
+        expires_at = phone_code_expires_at(preferences=preferences)
+        return serializers.DateTimeField().to_representation(expires_at) if expires_at else None
 
     @extend_schema_field(serializers.CharField(help_text="Where emails go: your account's address (may be empty)."))
     def get_email(self, preferences: NotificationPreferences) -> str:

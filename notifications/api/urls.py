@@ -20,4 +20,6 @@ urlpatterns = [
     path("callback-secret", views.CallbackSecretApi.as_view(), name="callback-secret"),
     path("callback-secret/rotate", views.CallbackSecretRotateApi.as_view(), name="callback-secret-rotate"),
     path("preferences", views.PreferencesApi.as_view(), name="preferences"),
+    path("preferences/phone/confirm", views.PhoneConfirmApi.as_view(), name="preferences-phone-confirm"),
+    path("preferences/phone/resend", views.PhoneCodeResendApi.as_view(), name="preferences-phone-resend"),
 ]

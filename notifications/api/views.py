@@ -2,15 +2,15 @@
 the caller: another user's endpoint or delivery is 404 whatever the verb, exactly like an id that does not exist."""
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, Throttled, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.pagination import NewestFirstCursorPagination
-from common.api.serializers import PROBLEM
+from common.api.serializers import PROBLEM, ProblemSerializer
 from common.netsafety import UnsafeDestination
 from events.engine import DeliveryInFlight, delivery_redeliver
 from events.models import Delivery
@@ -22,21 +22,40 @@ from notifications.api.serializers import (
     EndpointOutputSerializer,
     EndpointTestOutputSerializer,
     EndpointUpdateInputSerializer,
+    PhoneConfirmInputSerializer,
     PreferencesOutputSerializer,
     PreferencesUpdateInputSerializer,
     SecretRotationOutputSerializer,
 )
-from notifications.messages import preferences
+from notifications.messages import phone, preferences
 from notifications.models import WebhookEndpoint
 from notifications.webhooks import selectors, services
 
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
+CODES_THROTTLED = OpenApiResponse(
+    ProblemSerializer, description="Too many codes texted lately; nothing changed, Retry-After says when to try again"
+)
+ALREADY_CONFIRMED = OpenApiResponse(ProblemSerializer, description="The phone number is already confirmed")
 
 
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+
+class CodesThrottled(Throttled):
+    """A 429 whose detail is the service's message as it is (DRF's Throttled would add its own sentence)."""
+
+    def __init__(self, error: phone.PhoneCodeThrottled):
+        APIException.__init__(self, str(error))
+        self.wait = error.retry_after
+
+
+class NotSent(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The message could not be sent."
+    default_code = "not_sent"
 
 
 def _endpoint_or_404(request: Request, endpoint_id: str) -> WebhookEndpoint:
@@ -240,6 +259,28 @@ class CallbackSecretRotateApi(APIView):
         return Response(SecretRotationOutputSerializer(secret).data)
 
 
+def _phone_errors(error: Exception) -> APIException:
+    """The API's answer to an error of the phone confirmation services (notifications/messages/phone.py)."""
+    if isinstance(error, phone.PhoneCodeThrottled):
+        return CodesThrottled(error)
+    if isinstance(error, phone.PhoneNumberUnusable):
+        return _field_errors(error, "phone_number")
+    if isinstance(error, phone.PhoneCodeInvalid):
+        return _field_errors(error, "code")
+    if isinstance(error, phone.PhoneAlreadyConfirmed):
+        return Conflict(str(error))
+    return NotSent(str(error))
+
+
+PHONE_ERRORS = (
+    phone.PhoneCodeThrottled,
+    phone.PhoneNumberUnusable,
+    phone.PhoneCodeInvalid,
+    phone.PhoneAlreadyConfirmed,
+    phone.PhoneCodeNotSent,
+)
+
+
 class PreferencesApi(APIView):
     @extend_schema(
         operation_id="preferences_retrieve",
@@ -251,9 +292,10 @@ class PreferencesApi(APIView):
 
     @extend_schema(
         operation_id="preferences_update",
-        summary="Change some of your notification preferences; SMS need a phone number",
+        summary="Change some of your notification preferences; SMS need a phone number, and a new number is texted "
+        "a code to confirm it with",
         request=PreferencesUpdateInputSerializer,
-        responses={200: PreferencesOutputSerializer, 400: PROBLEM, 401: PROBLEM, 415: PROBLEM},
+        responses={200: PreferencesOutputSerializer, 400: PROBLEM, 401: PROBLEM, 415: PROBLEM, 429: CODES_THROTTLED},
     )
     def patch(self, request: Request) -> Response:
         payload = PreferencesUpdateInputSerializer(data=request.data)
@@ -262,4 +304,53 @@ class PreferencesApi(APIView):
             changed = preferences.preferences_update(user=request.user, **payload.validated_data)
         except preferences.PreferencesInvalid as error:
             raise ValidationError(error.errors) from error
+        except PHONE_ERRORS as error:
+            raise _phone_errors(error) from error
         return Response(PreferencesOutputSerializer(changed).data)
+
+
+class PhoneConfirmApi(APIView):
+    @extend_schema(
+        operation_id="preferences_phone_confirm",
+        summary="Confirm your phone number with the code texted to it; SMS go only to a confirmed number",
+        request=PhoneConfirmInputSerializer,
+        responses={
+            200: PreferencesOutputSerializer,
+            400: OpenApiResponse(
+                ProblemSerializer, description="A wrong, expired or used-up code (errors.code), or no number"
+            ),
+            401: PROBLEM,
+            409: ALREADY_CONFIRMED,
+            415: PROBLEM,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = PhoneConfirmInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            confirmed = phone.phone_confirm(user=request.user, code=payload.validated_data["code"])
+        except PHONE_ERRORS as error:
+            raise _phone_errors(error) from error
+        return Response(PreferencesOutputSerializer(confirmed).data)
+
+
+class PhoneCodeResendApi(APIView):
+    @extend_schema(
+        operation_id="preferences_phone_resend",
+        summary="Text a new code to your unconfirmed phone number (the previous code stops working)",
+        request=None,
+        responses={
+            200: PreferencesOutputSerializer,
+            400: OpenApiResponse(ProblemSerializer, description="No number, or one SMS may not go to"),
+            401: PROBLEM,
+            409: ALREADY_CONFIRMED,
+            429: CODES_THROTTLED,
+            503: OpenApiResponse(ProblemSerializer, description="The SMS provider failed; try again in a minute"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            pending = phone.phone_code_resend(user=request.user)
+        except PHONE_ERRORS as error:
+            raise _phone_errors(error) from error
+        return Response(PreferencesOutputSerializer(pending).data)

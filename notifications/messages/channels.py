@@ -3,7 +3,8 @@
 A finished report (succeeded or failed) goes to its requester by email and SMS as their preferences say, or as the
 report's `notify` override says. An endpoint disabled for failing is told to its owner by email, whatever the
 preferences. Retries follow NOTIFY_RETRY_SCHEDULE; a message that cannot be sent never fails the report, which is
-final before its event is fanned out.
+final before its event is fanned out. An SMS goes only within the limits of sms_limits.py (SPEC §19); one refused
+is kept as skipped, with the reason, and never attempted.
 """
 
 from collections.abc import Iterable, Sequence
@@ -12,9 +13,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives
 
-from events.channels import DeliveryChannel, Outcome, Target
+from events.channels import DeliveryChannel, Outcome, SkipDelivery, Target
 from events.models import Delivery, Event
-from notifications.messages import composing
+from notifications.messages import composing, sms_limits
 from notifications.messages.selectors import preferences_get
 from notifications.messages.sms import SmsMessage, get_sms_backend
 from notifications.models import NotificationPreferences
@@ -88,16 +89,26 @@ class SmsChannel(_MessageChannel):
     name = SMS_CHANNEL
 
     def targets(self, event: Event) -> Iterable[Target]:
+        # An unconfirmed number gets its delivery too: preparing it refuses it, and the log says why.
         preferences = _report_outcome_wanted(event, SMS_CHANNEL)
         if preferences is None or not preferences.phone_number:
             return []
         return [Target(str(preferences.phone_number))]
 
     def prepare(self, delivery: Delivery) -> SmsMessage:
+        try:
+            sms_limits.report_sms_reserve(delivery=delivery)
+        except sms_limits.SmsRefused as refusal:
+            # The engine keeps a skipped delivery's last error as it is: the reason is written first.
+            Delivery.objects.filter(pk=delivery.pk, claimed_by=delivery.claimed_by).update(last_error=str(refusal))
+            raise SkipDelivery(str(refusal)) from refusal
         return composing.report_sms(event=delivery.event, recipient=delivery.target)
 
     def send(self, prepared: SmsMessage) -> Outcome:
         return Outcome(True, receipt=get_sms_backend().send(prepared) or "")
+
+    def failed(self, delivery: Delivery, outcome: Outcome, *, gave_up: bool) -> None:
+        sms_limits.report_sms_release(delivery=delivery)
 
     def mask(self, target: str) -> str:
         return target[:3] + "•" * max(1, len(target) - 6) + target[-3:]
@@ -109,6 +120,9 @@ def email_unavailable(user: AbstractBaseUser) -> str | None:
 
 
 def sms_unavailable(user: AbstractBaseUser) -> str | None:
-    if preferences_get(user=user).phone_number:
-        return None
-    return "Add a phone number to your notification preferences to receive SMS."
+    preferences = preferences_get(user=user)
+    if not preferences.phone_number:
+        return "Add a phone number to your notification preferences to receive SMS."
+    if not preferences.phone_confirmed:
+        return "Confirm your phone number in your notification preferences to receive SMS."
+    return None

@@ -1,4 +1,5 @@
-"""What an email or SMS says: about a finished report, or (email only) an endpoint disabled for failing.
+"""What an email or SMS says: about a finished report, (email only) an endpoint disabled for failing, or (SMS only)
+the code that confirms a phone number.
 
 The content comes from the event the message tells of (SPEC §5: the same envelope as every other channel); only
 the PDF to attach is read from the report itself, and only while it is still there.
@@ -136,3 +137,11 @@ def report_sms(*, event: Event, recipient: str) -> SmsMessage:
         error = outcome.error_message
         text += ": " + (error if len(error) <= SMS_ERROR_LIMIT else error[: SMS_ERROR_LIMIT - 1] + "…")
     return SmsMessage(to=recipient, body=f"{text}\n{outcome.page_url}")
+
+
+def phone_code_sms(*, to: str, code: str, valid_minutes: int) -> SmsMessage:
+    return SmsMessage(
+        to=to,
+        body=f"Reports: your code to confirm this number is {code}. It expires in {valid_minutes} minutes. "
+        "If you did not ask for it, ignore this SMS.",
+    )

@@ -1,12 +1,15 @@
 """Writes on notification preferences (SPEC §8): made on first use, changed by the API, the UI and the admin under
-the same rules."""
+the same rules. A new phone number is stored unconfirmed and a code texted to it (phone.py, SPEC §19)."""
 
+import contextlib
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from notifications.models import NotificationPreferences
+from notifications.messages import phone, sms_limits
+from notifications.models import NotificationPreferences, PhoneConfirmation
 
 PREFERENCE_FIELDS = ("email_on_success", "email_on_failure", "sms_on_success", "sms_on_failure", "phone_number")
 SMS_NEEDS_PHONE = "A phone number is needed to receive SMS."
@@ -36,17 +39,38 @@ def preferences_problems(preferences: NotificationPreferences) -> dict[str, list
 
 
 def preferences_update(*, user: AbstractBaseUser, **changes: Any) -> NotificationPreferences:
-    """Change some of the user's preferences; `phone_number` is a valid PhoneNumber, or "" to remove it."""
+    """Change some of the user's preferences; `phone_number` is a valid PhoneNumber, or "" to remove it.
+
+    A new number must be in SMS_ALLOWED_COUNTRY_CODES; it is stored unconfirmed and a code is texted to it. When no
+    code may be sent yet, PhoneCodeThrottled is raised and nothing changes. A code the backend fails to send leaves
+    the change made with no code waiting: the user asks for another."""
     unknown = set(changes) - set(PREFERENCE_FIELDS)
     if unknown:
         raise TypeError(f"Not a preference: {', '.join(sorted(unknown))}")
+    issued = None
     with transaction.atomic():  # a refused change leaves nothing behind, not even a first row
         preferences_for(user=user)
         preferences = NotificationPreferences.objects.select_for_update().get(user=user)
+        previous_number = str(preferences.phone_number or "")
         for field, value in changes.items():
             setattr(preferences, field, "" if field == "phone_number" and value is None else value)
         problems = preferences_problems(preferences)
+        number_changed = str(preferences.phone_number or "") != previous_number
+        new_number = preferences.phone_number if number_changed else None
+        refusal = sms_limits.country_refusal(new_number) if new_number else None
+        if refusal:
+            problems.setdefault("phone_number", []).append(refusal)
         if problems:
             raise PreferencesInvalid(problems)
-        preferences.save(update_fields=[*changes, "updated_at"])
+        fields = [*changes, "updated_at"]
+        if number_changed:
+            preferences.phone_confirmed_at = None
+            fields.append("phone_confirmed_at")
+            PhoneConfirmation.objects.filter(user=user).delete()
+            if preferences.phone_number:
+                issued = phone.phone_code_issue(preferences=preferences, now=timezone.now())
+        preferences.save(update_fields=fields)
+    if issued is not None:
+        with contextlib.suppress(phone.PhoneCodeNotSent):  # logged on its row; no code is waiting
+            phone.phone_code_send(issued)
     return preferences
