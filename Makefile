@@ -1,7 +1,11 @@
 # Development entry points. Plain POSIX make: no GNU extensions, recipes run
 # in /bin/sh whatever the user's login shell is.
 #
-#   make up                       bring the whole system up (Ctrl-C stops it)
+#   make up                       bring the whole system up (Ctrl-C stops it), in
+#                                 development mode (scripts/up.py turns it on:
+#                                 the settings default to production), on
+#                                 127.0.0.1; WEB_BIND_ADDRESS=0.0.0.0 make up
+#                                 listens on every interface
 #   make test [PYTEST_ARGS=-x]    run the test suite
 #   make lint                     ruff check + ruff format --check
 #

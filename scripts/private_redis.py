@@ -70,7 +70,8 @@ def free_port(host: str = HOST) -> int:
 def port_is_free(port: int, host: str = HOST) -> bool:
     """True if nothing listens on host:port (SO_REUSEADDR ignores TIME_WAIT
     leftovers, like the servers we start would)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

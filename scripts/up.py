@@ -5,17 +5,24 @@ the workers and the scheduler need it), then the database, static files and
 demo data, then web + worker + scheduler from the Procfile under honcho.
 Ctrl-C or SIGTERM stops everything in reverse order and exits 0.
 
+Development mode is turned on here, not by the settings' defaults (which are production's): DJANGO_DEBUG=1, a secret
+key of this checkout's own (kept in run/dev-secret-key), and the web server on 127.0.0.1 only. Variables already
+set win, e.g. `WEB_BIND_ADDRESS=0.0.0.0 make up` to be reached from other machines (add the name they use to
+DJANGO_ALLOWED_HOSTS).
+
 Run it with the virtualenv's python (`make up` does); it chdirs to the repo root.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
@@ -40,7 +47,9 @@ except ImportError:  # run as `python scripts/up.py`: scripts/ is on sys.path
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 PRIVATE_REDIS_PORT = 6390
-PRIVATE_REDIS_DIR = ROOT / "run" / "redis"
+RUN_DIR = ROOT / "run"
+PRIVATE_REDIS_DIR = RUN_DIR / "redis"
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
 VENV_BIN = Path(sys.executable).parent  # not resolved: keep the venv's bin/
 STOP_GRACE = 30.0  # honcho itself SIGKILLs its children 5 s after SIGTERM
 WEB_WAIT = 60.0
@@ -65,6 +74,28 @@ def redacted(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def development_secret_key(run_dir: Path) -> str:
+    """A random key made on the first run and kept, so that sessions outlive a restart; never a key in the code."""
+    path = run_dir / "dev-secret-key"
+    if path.exists():
+        return path.read_text().strip()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+def development_environment(environ: Mapping[str, str], run_dir: Path = RUN_DIR) -> dict[str, str]:
+    """The variables `make up` runs every process with: development mode (in which the settings also let webhooks
+    reach receivers on loopback), its key, and the web server's address. What the caller set is kept."""
+    return {
+        "DJANGO_DEBUG": environ.get("DJANGO_DEBUG") or "1",
+        "DJANGO_SECRET_KEY": environ.get("DJANGO_SECRET_KEY") or development_secret_key(run_dir),
+        "WEB_BIND_ADDRESS": environ.get("WEB_BIND_ADDRESS") or DEFAULT_BIND_ADDRESS,
+    }
 
 
 def choose_redis(
@@ -111,16 +142,22 @@ def manage(*args: str) -> None:
         raise fail(f"manage.py {args[0]} failed (exit code {result.returncode})")
 
 
-def port_answers(port: int) -> bool:
+def local_host(bind_address: str) -> str:
+    """Where this machine reaches a server bound to `bind_address`."""
+    return "127.0.0.1" if bind_address in ("0.0.0.0", "::") else bind_address  # noqa: S104 - compared, not bound
+
+
+def port_answers(port: int, bind_address: str) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((local_host(bind_address), port), timeout=0.5):
             return True
     except OSError:
         return False
 
 
-def print_urls(port: int, redis_url: str) -> None:
-    base = f"http://127.0.0.1:{port}"
+def print_urls(port: int, redis_url: str, bind_address: str) -> None:
+    host = local_host(bind_address)
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     print(
         "\n"
         f"  App:        {base}/\n"
@@ -155,7 +192,7 @@ class Supervisor:
             raise Stopping  # abort the current setup step (subprocess.run kills it)
         # With honcho running, run_honcho() notices stop_signal and stops it.
 
-    def run_honcho(self, port: int, redis_url: str) -> int:
+    def run_honcho(self, port: int, redis_url: str, bind_address: str) -> int:
         """Run the Procfile until it stops; return our exit code."""
         self.honcho = subprocess.Popen(
             [VENV_BIN / "honcho", "start", "-f", ROOT / "Procfile", "-d", ROOT],
@@ -185,9 +222,9 @@ class Supervisor:
                 if now > stop_at + STOP_GRACE:
                     say(f"honcho did not stop in {STOP_GRACE:g}s, killing it")
                     self.honcho.kill()
-            elif not announced and (port_answers(port) or time.monotonic() > web_deadline):
+            elif not announced and (port_answers(port, bind_address) or time.monotonic() > web_deadline):
                 announced = True
-                print_urls(port, redis_url)
+                print_urls(port, redis_url, bind_address)
         if self.stop_signal is not None:
             return 0  # we asked it to stop: a clean stop
         say(f"a process stopped on its own, so honcho stopped all (exit code {code})")
@@ -213,10 +250,12 @@ def main() -> int:
     if not port_text.isdigit():
         raise fail(f"PORT must be a number, not {port_text!r}")
     port = int(port_text)
-    if not port_is_free(port, host="0.0.0.0"):  # noqa: S104 - daphne binds all interfaces
-        raise fail(f"port {port} is already in use (set PORT=... to use another)")
-
     # Children (manage.py, honcho, daphne, rq) inherit this environment.
+    os.environ.update(development_environment(os.environ))
+    bind_address = os.environ["WEB_BIND_ADDRESS"]
+    if not port_is_free(port, host=bind_address):
+        raise fail(f"port {port} is already in use on {bind_address} (set PORT=... to use another)")
+    say(f"development mode (DJANGO_DEBUG={os.environ['DJANGO_DEBUG']}), web server on {bind_address}:{port}")
     os.environ["PORT"] = str(port)
     os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ["VIRTUAL_ENV"] = str(VENV_BIN.parent)
@@ -231,7 +270,7 @@ def main() -> int:
         manage("migrate", "--noinput")
         manage("collectstatic", "--noinput", "-v0")
         manage("demo_setup")
-        return supervisor.run_honcho(port, redis_url)
+        return supervisor.run_honcho(port, redis_url, bind_address)
     except Stopping:
         return 0
     finally:

@@ -54,6 +54,9 @@ def process_env(**extra: str) -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
         "DATABASE_URL": _database_url(),
+        # The test process's mode and key (tests/settings.py): sessions and signatures made here are good there.
+        "DJANGO_DEBUG": os.environ["DJANGO_DEBUG"],
+        "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
         # The tests' webhook receivers listen on loopback.
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "WEBHOOK_TIMEOUT": "2",

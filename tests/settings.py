@@ -1,10 +1,15 @@
 """Settings for the test suite: the project's settings, pointed at this run's private Redis and folders."""
 
 import os
+import secrets
 
 from tests.services import start_test_services
 
 start_test_services()
+# Development mode, as the suite always ran: the settings default to production (DEBUG off, the HTTPS redirect) and
+# would refuse to load without a key. Set in the environment, so that the processes the tests start inherit both.
+os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
 
 from reportsite.settings import *  # noqa: E402, F403
 
