@@ -145,6 +145,7 @@ class PhoneConfirmationAdmin(ReadOnlyAdmin):
     """Codes waiting to be entered; the code itself is never shown (only its hash is kept)."""
 
     list_display = ["user", "phone_number", "created_at", "expires_at", "failed_attempts"]
+    list_filter = ["created_at", "expires_at"]
     exclude = ["code_hash"]
     search_fields = ["user__username", "phone_number"]
     list_select_related = ["user"]

@@ -1,5 +1,6 @@
-"""Notification preferences (SPEC §4, §8, §9, §10): the API, the web UI page and the admin, each refusing an invalid
-phone number and SMS without one with a message on the field."""
+"""Notification preferences (SPEC §4, §8, §9, §10): the API and the web UI page refuse an invalid phone number, and
+they and the admin refuse SMS without one, with a message on the field. Confirming the number is
+test_sms_confirmation.py's."""
 
 import re
 
