@@ -30,6 +30,10 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 # The site's public base URL, for links built outside a request (events, webhooks, emails).
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+# Browser origins (scheme://host:port) that may open a WebSocket with their session, besides the origin the socket is
+# served at when its host is one of ALLOWED_HOSTS (common/ws_auth.py). By default SITE_URL's and the CSRF-trusted ones.
+_site_origin = "{0.scheme}://{0.netloc}".format(urlsplit(SITE_URL))
+WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", ",".join([_site_origin, *CSRF_TRUSTED_ORIGINS]))
 
 INSTALLED_APPS = [
     "daphne",
