@@ -149,6 +149,8 @@ RQ_SHOW_ADMIN_LINK = True
 RQ_API_TOKEN = env_str("RQ_API_TOKEN", "")
 # Seconds each /readyz check (database, Redis) may take before the probe answers 503.
 HEALTH_CHECK_TIMEOUT = env_float("HEALTH_CHECK_TIMEOUT", 2.0)
+# Seconds a /readyz answer is reused by the process that made it: the probe is public, so this bounds what it costs.
+HEALTH_CHECK_CACHE_SECONDS = env_float("HEALTH_CHECK_CACHE_SECONDS", 1.0)
 # Jobs run inside the warmed-up worker process (reports/worker.py); past this peak resident size the worker
 # re-executes itself after the job it is on. 0 turns the check off.
 WORKER_MAX_MEMORY_MB = env_int("WORKER_MAX_MEMORY_MB", 1024)

@@ -11,9 +11,18 @@ from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.test import AsyncClient, Client
 
+from reportsite.health import forget_readiness
 from scripts.private_redis import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness() -> Iterator[None]:
+    """Each test gets an answer of its own settings, not one kept from the test before (tests/test_readyz_cache.py)."""
+    forget_readiness()
+    yield
+    forget_readiness()
 
 
 @pytest.fixture
