@@ -1,6 +1,7 @@
 """Settings, read from the environment. Every variable and its default is listed in docs/configuration.md."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a login refused for too many failures into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reportsite.urls"
@@ -183,6 +187,25 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+# Login throttling (SPEC §19) by django-axes. Its backend goes first: it refuses a locked login before any password
+# is checked. API tokens do not go through authenticate() and are not throttled here (REPORT_CREATE_RATE is theirs).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Failures are rows in the database: a login needs the database anyway, so throttling adds no dependency to it (with
+# the cache handler a Redis outage would fail every login), and admins see and delete them in the admin (or with
+# `manage.py axes_reset`). Axes ships the migrations.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+# Each a lock of its own: a user name whatever the address (one account guessed from many), and an address whatever
+# the user name (many accounts guessed from one). The client's address is REMOTE_ADDR (docs/configuration.md).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "reportsite.urls.login_locked_out"
+# Failures are all it needs; a row for every successful login would be a table that only grows. Not verbose: no
+# banner at every process start, and its log lines mask the user name and address (AXES_SENSITIVE_PARAMETERS).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# Password reset requests (each may send a mail), per client address and per email, in DRF's notation; empty: none.
+PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "5/hour") or None
 
 # --- Internationalisation -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

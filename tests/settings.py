@@ -15,6 +15,7 @@ from reportsite.settings import *  # noqa: E402, F403
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AUTHENTICATION_BACKENDS = ["tests.auth_backends.AxesStandaloneBackendForTestClient", *AUTHENTICATION_BACKENDS[1:]]  # noqa: F405
 # The suite posts many reports as users whose ids repeat from test to test; the tests of the limit set their own.
 REPORT_CREATE_RATE = "10000/min"
 # Tests of retries fail many attempts against one receiver on purpose; tests/test_circuit_breakers.py sets its own.
