@@ -83,7 +83,7 @@ def expect_downloadable_pdf(page: Page, link, report_id: str) -> None:
 
 def test_report_requested_in_another_tab_goes_live_to_download_without_reload(browser_context, make_user, rq_worker):
     # Given Ada, signed in through the form, on My reports with the WebSocket connected
-    make_user("ada", first_name="Ada", last_name="Lovelace")
+    make_user("ada", first_name="Ada", last_name="Lovelace", is_staff=True)  # the web UI is for staff
     my_reports = browser_context.new_page()
     log_in(my_reports, "ada")
     indicator = my_reports.locator("[data-connection]")
@@ -118,7 +118,7 @@ def test_with_the_websocket_blocked_polling_delivers_the_result_until_the_socket
 ):
     # Given a browser whose WebSocket connections fail (a proxy that drops them)
     browser_context.add_init_script(BLOCK_WEBSOCKETS)
-    make_user("ada")
+    make_user("ada", is_staff=True)
     my_reports = browser_context.new_page()
     api_polls: list[str] = []
     my_reports.on(
