@@ -36,7 +36,7 @@ def fault_redis(settings, tmp_path):
 
 @pytest.fixture
 def wren(make_user):
-    return make_user("wren", perms=(TEST_PERMISSION,))
+    return make_user("wren", perms=(TEST_PERMISSION,), is_staff=True)  # staff: some tests read the web UI
 
 
 @pytest.fixture
