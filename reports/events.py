@@ -63,5 +63,12 @@ class WebSocketChannel(LiveChannel):
         # The envelope as the log holds it, already JSON: no socket serializes it again, and the channel layer
         # carries one string instead of a nested structure. The report's id lets a socket that follows one report
         # pick its events without parsing.
-        message = {"type": "report.event", "report_id": event.report_id, "text": event.envelope_json}
+        message = {
+            "type": "report.event",
+            "id": event.id,
+            "sequence": event.sequence,
+            "event_type": event.type,
+            "report_id": event.report_id,
+            "text": event.envelope_json,
+        }
         live.group_send([(user_group(event.user_id), message)])

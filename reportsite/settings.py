@@ -257,6 +257,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "reports.api.event_stream.document_event_stream",
         "common.api.schema.problem_responses",
     ],
 }
@@ -292,6 +293,8 @@ REPORT_MAX_PARAMETERS_BYTES = env_int("REPORT_MAX_PARAMETERS_BYTES", 16 * 1024)
 
 # --- The event log and its deliveries (SPEC §14) --------------------------------------------------------------------
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
+# A stream resumed after more missed events than this is reset instead (SPEC §15): the client reads the state again.
+EVENT_REPLAY_MAX = env_int("EVENT_REPLAY_MAX", 10_000)
 # How often the sweep looks for events whose fan-out did not finish (their process died right after the commit),
 # and how old such an event must be before the sweep takes it over from the process that wrote it.
 EVENT_SWEEP_INTERVAL_SECONDS = env_int("EVENT_SWEEP_INTERVAL_SECONDS", 10)

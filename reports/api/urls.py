@@ -1,6 +1,7 @@
 from django.urls import path
 
 from reports.api import views
+from reports.api.event_stream import event_stream
 
 app_name = "api"
 
@@ -10,6 +11,8 @@ urlpatterns = [
     path("reports/<str:report_id>/file", views.ReportFileApi.as_view(), name="report-file"),
     path("reports/<str:report_id>/cancel", views.ReportCancelApi.as_view(), name="report-cancel"),
     path("reports/<str:report_id>/events", views.ReportEventsApi.as_view(), name="report-events"),
+    # Before events/<id> (events/api/urls.py): "stream" is not an event id.
+    path("events/stream", event_stream, name="event-stream"),
     path("me", views.MeApi.as_view(), name="me"),
     path("report-types", views.ReportTypeListApi.as_view(), name="report-type-list"),
     path("report-types/<str:key>", views.ReportTypeDetailApi.as_view(), name="report-type-detail"),
