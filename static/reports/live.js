@@ -2,8 +2,11 @@
  *
  * The element with data-live-socket names the WebSocket path to follow and data-live-poll the REST URL to poll.
  * Every §5 event (and the report.snapshot of /ws/reports/{id}/) carries the report as the API shows it, so one
- * function, applyReport, updates the page from either source. While the socket is down the page polls with
- * backoff and keeps trying to reconnect, also with backoff; once the socket is back, polling stops.
+ * function, applyReport, updates the page from either source. The page keeps the id of the last event it saw
+ * and reconnects with ?after= that id (SPEC §15): the server replays what happened meanwhile, so a dropped socket
+ * that comes back within POLL_AFTER_DROP_MS leaves the page right without polling. A socket that never opened, or
+ * stays down longer, falls back to polling with backoff while reconnecting, also with backoff; once the socket is
+ * back, polling stops.
  */
 (function () {
   "use strict";
@@ -15,9 +18,13 @@
   const MAX_DELAY_MS = 30000;
   const CLOSE_UNAUTHENTICATED = 4401;
   const CLOSE_NOT_FOUND = 4404;
+  // A dropped socket is given this long to come back (and replay what it missed) before the page polls.
+  const POLL_AFTER_DROP_MS = 15000;
+  // Reconnects come at least this often, so that a socket back within POLL_AFTER_DROP_MS is found in time.
+  const MAX_SOCKET_DELAY_MS = 8000;
   const STATUS_LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed",
     cancelled: "Cancelled", expired: "Expired" };
-  const CONNECTION_TEXT = { live: "Live", polling: "Reconnecting… (polling)",
+  const CONNECTION_TEXT = { live: "Live", reconnecting: "Reconnecting…", polling: "Reconnecting… (polling)",
     "signed-out": "Signed out: reload the page", gone: "This report no longer exists" };
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   const isReportPage = "reportId" in root.dataset;
@@ -28,12 +35,12 @@
   /* Exponential backoff with jitter: each wait is a random time between half and all of the current step, and
      the step doubles from MIN_DELAY_MS up to MAX_DELAY_MS, so many pages that lost the server do not return
      in step. */
-  function createBackoff() {
+  function createBackoff(maxDelayMs = MAX_DELAY_MS) {
     let step = MIN_DELAY_MS;
     return {
       nextDelay() {
         const delay = step / 2 + Math.random() * (step / 2);
-        step = Math.min(step * 2, MAX_DELAY_MS);
+        step = Math.min(step * 2, maxDelayMs);
         return delay;
       },
       reset() { step = MIN_DELAY_MS; },
@@ -180,30 +187,46 @@
 
   /* ---- WebSocket ----------------------------------------------------------------------------------------- */
 
-  const socketBackoff = createBackoff();
+  const socketBackoff = createBackoff(MAX_SOCKET_DELAY_MS);
+  let lastEventId = null; // the last event of the stream the page has seen: a reconnect resumes after it
+  let everOpen = false;
+  let pollTimer = null;
 
   function socketUrl() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${window.location.host}${root.dataset.liveSocket}`;
+    const after = lastEventId ? `?after=${encodeURIComponent(lastEventId)}` : "";
+    return `${scheme}//${window.location.host}${root.dataset.liveSocket}${after}`;
   }
 
   function connectSocket() {
+    const resuming = lastEventId !== null;
     const socket = new WebSocket(socketUrl());
-    socket.addEventListener("open", onSocketOpen);
+    socket.addEventListener("open", () => onSocketOpen(resuming));
     socket.addEventListener("message", (message) => {
       const event = JSON.parse(message.data);
+      if (event.type === "stream.reset") {
+        // What was missed cannot be replayed (too old, or too much): read the state instead. The report page's
+        // socket sends a snapshot next.
+        lastEventId = null;
+        if (!isReportPage) refreshFromApi();
+        return;
+      }
+      if (event.id) lastEventId = event.id;
       if (event.data && event.data.report) applyReport(event.data.report);
     });
     socket.addEventListener("close", (event) => onSocketClosed(event.code));
   }
 
-  function onSocketOpen() {
+  function onSocketOpen(resuming) {
+    everOpen = true;
     socketBackoff.reset();
+    clearTimeout(pollTimer);
+    pollTimer = null;
     stopPolling();
     showConnection("live");
     // A change made after the page (or the last poll) was read and before the subscription is in no event:
-    // fetch once to catch up. The report page needs no such fetch, its socket starts with a snapshot.
-    if (!isReportPage) refreshFromApi();
+    // fetch once to catch up. A resumed socket replays instead, and the report page's starts with a snapshot.
+    if (!isReportPage && !resuming) refreshFromApi();
   }
 
   function onSocketClosed(code) {
@@ -212,8 +235,17 @@
       showConnection(code === CLOSE_UNAUTHENTICATED ? "signed-out" : "gone");
       return;
     }
-    showConnection("polling");
-    startPolling();
+    if (!everOpen || polling) {
+      showConnection("polling");
+      startPolling();
+    } else if (pollTimer === null) {
+      showConnection("reconnecting");
+      pollTimer = setTimeout(() => {
+        pollTimer = null;
+        showConnection("polling");
+        startPolling();
+      }, POLL_AFTER_DROP_MS);
+    }
     setTimeout(connectSocket, socketBackoff.nextDelay());
   }
 

@@ -4,6 +4,7 @@ by polling while the WebSocket is blocked."""
 
 import os
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +40,32 @@ BLOCK_WEBSOCKETS = """
       failing.dispatchEvent(new CloseEvent("close", { code: 1006 }));
     }, 0);
     return failing;
+  };
+})();
+"""
+
+
+# Lets a test drop the page's open sockets (window.__dropSockets()) and refuse new ones while window.__blockSockets
+# is true, like a network that goes away for a while; window.__socketUrls lists every URL the page connected to.
+DROPPABLE_WEBSOCKETS = """
+(() => {
+  const RealWebSocket = window.WebSocket;
+  const open = [];
+  window.__blockSockets = false;
+  window.__socketUrls = [];
+  window.__dropSockets = () => open.splice(0).forEach((socket) => socket.close(4000));
+  window.WebSocket = function (url, protocols) {
+    window.__socketUrls.push(url);
+    if (window.__blockSockets) {
+      const failing = new EventTarget();
+      failing.send = () => {};
+      failing.close = () => {};
+      setTimeout(() => failing.dispatchEvent(new CloseEvent("close", { code: 1006 })), 0);
+      return failing;
+    }
+    const socket = new RealWebSocket(url, protocols);
+    open.push(socket);
+    return socket;
   };
 })();
 """
@@ -153,6 +180,45 @@ def test_with_the_websocket_blocked_polling_delivers_the_result_until_the_socket
     my_reports.evaluate("window.__blockSockets = false")
     expect(indicator).to_have_text("Live", timeout=45_000)
     assert navigations == []
+
+
+def test_a_socket_dropped_while_reports_finish_catches_up_when_back_without_polling(
+    browser_context, make_user, rq_worker
+):
+    # Given My reports, live
+    browser_context.add_init_script(DROPPABLE_WEBSOCKETS)
+    ada = make_user("ada", is_staff=True)
+    my_reports = browser_context.new_page()
+    api_polls: list[str] = []
+    my_reports.on("request", lambda request: api_polls.append(request.url) if "/api/v1/" in request.url else None)
+    log_in(my_reports, "ada")
+    indicator = my_reports.locator("[data-connection]")
+    expect(indicator).to_have_text("Live")
+    first = services.report_create(user=ada, report_type="user_access", parameters={})
+    expect(my_reports.locator(f'tr[data-report-id="{first.id}"] [data-field=status]')).to_have_text("Succeeded")
+    navigations = watch_navigations(my_reports)
+    polls_before = len(api_polls)
+
+    # When the network drops the socket and refuses new ones while two more reports are requested and finish
+    my_reports.evaluate("window.__blockSockets = true; window.__dropSockets()")
+    expect(indicator).to_have_text("Reconnecting…")
+    missed = [services.report_create(user=ada, report_type="user_access", parameters={}).id for _ in range(2)]
+    deadline = time.monotonic() + 30
+    while Report.objects.filter(pk__in=missed, status="succeeded").count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    my_reports.evaluate("window.__blockSockets = false")
+
+    # Then, live again, the page shows both reports finished, with no reload and without having polled
+    expect(indicator).to_have_text("Live", timeout=20_000)
+    for report_id in missed:
+        row = my_reports.locator(f'tr[data-report-id="{report_id}"]')
+        expect(row.locator("[data-field=status]")).to_have_text("Succeeded")
+        expect(row.get_by_role("link", name="Download")).to_be_visible()
+    assert api_polls[polls_before:] == []
+    assert navigations == []
+    assert my_reports.evaluate("window.__sameDocument") is True
+    # And it resumed after the last event it had seen
+    assert "?after=evt_" in my_reports.evaluate("window.__socketUrls[window.__socketUrls.length - 1]")
 
 
 def _age(report_id: str, *, minutes: float, ran_seconds: float | None = None) -> None:
