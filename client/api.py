@@ -10,6 +10,7 @@ import re
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from client import waiting
+from client import streams, waiting
 from client.backoff import Backoff, Clock, Deadline, Sleep, parse_retry_after
 from client.errors import ApiError, ChecksumMismatch, ClientError, TransportError, is_retryable
 
@@ -142,14 +143,26 @@ class ReportsClient:
         *,
         timeout: float | None = 300.0,
         websocket: bool = False,
+        stream: str | None = None,
         fallback: bool = True,
     ) -> Report:
         """Until the report is finished (succeeded, failed, cancelled or expired); `DeadlineExceeded` after
-        `timeout` seconds. Over the report's WebSocket when asked, falling back to polling if it fails."""
+        `timeout` seconds. By polling; or following its events (`stream`: "websocket" or "sse"; `websocket=True` is
+        "websocket"), resuming after a drop and falling back to polling if the stream cannot be opened."""
         deadline = Deadline(timeout, self.clock)
-        if websocket:
-            return waiting.wait_by_websocket(self, report_id, deadline, fallback=fallback)
+        stream = stream or ("websocket" if websocket else None)
+        if stream is not None:
+            return waiting.wait_by_stream(self, report_id, deadline, stream=stream, fallback=fallback)
         return waiting.wait_by_polling(self, report_id, deadline)
+
+    def follow_events(
+        self, *, stream: str = "sse", report_id: str | None = None, after: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every event of yours (one report's, with `report_id`) after `after`, then live ones, for as long as you
+        iterate, resuming after a drop from the last one seen (SPEC §15). `stream`: "sse" or "websocket"."""
+        if stream == "websocket":
+            return streams.follow_websocket(self, report_id=report_id, after=after)
+        return streams.follow_sse(self, report_id=report_id, after=after)
 
     # --- Files ------------------------------------------------------------------------------------------------------
 

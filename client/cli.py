@@ -77,10 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     wait = commands.add_parser("wait", help="wait until a report is finished; prints it as JSON")
     wait.add_argument("report_id")
-    wait.add_argument("--websocket", action="store_true", help="follow its WebSocket (polls if that fails)")
+    wait.add_argument(
+        "--stream",
+        choices=["websocket", "sse"],
+        help="follow its events (resuming after a drop) instead of polling; polls if the stream cannot be opened",
+    )
+    wait.add_argument("--websocket", action="store_true", help="the same as --stream websocket")
     wait.add_argument("--timeout", type=float, default=300.0, help="overall deadline in seconds (default 300)")
     wait.add_argument("--initial-interval", type=float, default=0.5, help="first backoff ceiling, s (0.5)")
     wait.add_argument("--max-interval", type=float, default=30.0, help="longest gap between polls, s (30)")
+
+    events = commands.add_parser("events", help="print your events as JSON lines (like `stripe listen`)")
+    events.add_argument("--follow", "-f", action="store_true", help="keep following live events, resuming on drop")
+    events.add_argument("--after", help="start after this event id (default: the newest page, or now with -f)")
+    events.add_argument("--report", help="only this report's events")
+    events.add_argument("--stream", choices=["sse", "websocket"], default="sse", help="how to follow (default sse)")
 
     download = commands.add_parser("download", help="save a report's PDF, checking its sha256")
     download.add_argument("report_id")
@@ -156,8 +167,11 @@ def _call(client: ReportsClient, args: argparse.Namespace) -> int:
     if args.command == "get":
         _print(client.get_report(args.report_id))
         return OK
+    if args.command == "events":
+        return _events(client, args)
     if args.command == "wait":
-        report = client.wait(args.report_id, timeout=args.timeout, websocket=args.websocket)
+        stream = args.stream or ("websocket" if args.websocket else None)
+        report = client.wait(args.report_id, timeout=args.timeout, stream=stream)
         _print(report)
         if report["status"] != "succeeded":
             _error(f"report {report['id']} is {report['status']}" + _reason(report))
@@ -165,6 +179,21 @@ def _call(client: ReportsClient, args: argparse.Namespace) -> int:
         return OK
     downloaded = client.download(args.report_id, args.output)
     print(f"{downloaded.path}\t{downloaded.size_bytes} bytes\tsha256 {downloaded.sha256} (verified)")  # noqa: T201
+    return OK
+
+
+def _events(client: ReportsClient, args: argparse.Namespace) -> int:
+    """One JSON line per event, flushed at once so that a pipe (`| jq`) sees each as it comes."""
+    if args.follow:
+        try:
+            for event in client.follow_events(stream=args.stream, report_id=args.report, after=args.after):
+                print(json.dumps(event, sort_keys=True), flush=True)  # noqa: T201 - the CLI's output
+        except KeyboardInterrupt:  # Ctrl-C is how a follow ends
+            pass
+        return OK
+    params = {key: value for key, value in (("after", args.after), ("report", args.report)) if value}
+    for event in client.request("GET", "/api/v1/events", params=params).json()["results"]:
+        print(json.dumps(event, sort_keys=True), flush=True)  # noqa: T201 - the CLI's output
     return OK
 
 

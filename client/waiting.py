@@ -1,26 +1,21 @@
-"""Waiting for a report to finish: by polling its URL, or by following its WebSocket (`links.events`).
+"""Waiting for a report to finish: by polling its URL, or by following its events over the WebSocket
+(`links.events`) or Server-Sent Events.
 
-Polling needs nothing but HTTP and survives any network; the WebSocket learns of the end as it happens, with one
-connection instead of a request per poll. The WebSocket wait falls back to polling when the socket cannot be
-opened or drops, so that choosing it never makes a wait less reliable.
+Polling needs nothing but HTTP and survives any network; a stream learns of the end as it happens, with one
+connection instead of a request per poll, and resumes after a drop from the last event it saw (client/streams.py).
+A stream that cannot be opened at all falls back to polling, so that choosing one never makes a wait less
+reliable.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from client.backoff import Deadline
 from client.errors import ClientError, DeadlineExceeded, TransportError, is_retryable
-
-try:  # optional: only `wait --websocket` needs it, and it falls back to polling without it
-    import websockets
-    from websockets.exceptions import WebSocketException
-except ImportError:  # pragma: no cover - depends on the installation
-    websockets = None
-    WebSocketException = OSError
+from client.streams import STREAM_PATH, follow_sse, follow_websocket
 
 if TYPE_CHECKING:
     from client.api import Report, ReportsClient
@@ -28,8 +23,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("client")
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "expired"})
-# Seconds to open the socket (TCP, HTTP upgrade, authentication) before falling back to polling.
-OPEN_TIMEOUT = 10.0
 
 
 def wait_by_polling(client: ReportsClient, report_id: str, deadline: Deadline) -> Report:
@@ -57,9 +50,13 @@ def wait_by_polling(client: ReportsClient, report_id: str, deadline: Deadline) -
         attempt += 1
 
 
-def wait_by_websocket(client: ReportsClient, report_id: str, deadline: Deadline, *, fallback: bool = True) -> Report:
-    """Follow `links.events` (snapshot first, then events) until a finished status; then one GET, so that the
-    answer is the same resource polling gives (its URLs built for this client's host, not the worker's)."""
+def wait_by_stream(
+    client: ReportsClient, report_id: str, deadline: Deadline, *, stream: str = "websocket", fallback: bool = True
+) -> Report:
+    """Follow the report's events (`stream`: "websocket", its `links.events`, snapshot first; or "sse", from its
+    latest event on) until a finished status, resuming after a drop from the last event seen; then one GET, so that
+    the answer is the same resource polling gives (its URLs built for this client's host, not the worker's). Falls
+    back to polling when the stream cannot be opened at all."""
     try:
         report = client.get_report(report_id)
     except ClientError as error:
@@ -68,44 +65,39 @@ def wait_by_websocket(client: ReportsClient, report_id: str, deadline: Deadline,
         return wait_by_polling(client, report_id, deadline)  # waits out what polling waits out
     if report.get("status") in TERMINAL_STATUSES:
         return report
-    url = (report.get("links") or {}).get("events")
+    name = "WebSocket" if stream == "websocket" else "SSE"
+    where = (report.get("links") or {}).get("events") if stream == "websocket" else STREAM_PATH
     try:
-        if websockets is None:
-            raise TransportError("the websockets package is not installed")
-        if not url:
-            raise TransportError("the report has no links.events")
-        asyncio.run(_follow_events(url, client.token, deadline, report))
+        for event in _report_stream(client, report, stream, deadline):
+            found = _report_of(event)
+            if found is not None and found.get("id") == report_id:
+                report = found
+                if report.get("status") in TERMINAL_STATUSES:
+                    break
     except DeadlineExceeded:
-        raise
-    except (TransportError, OSError, WebSocketException, ValueError) as error:
+        raise DeadlineExceeded(deadline.seconds or 0.0, report) from None
+    except (TransportError, OSError, ValueError) as error:
         if not fallback:
-            raise TransportError(f"WebSocket {url}: {error or type(error).__name__}") from error
-        logger.warning("WebSocket %s failed (%s); polling instead", url, error or type(error).__name__)
+            raise TransportError(f"{name} {where}: {error or type(error).__name__}") from error
+        logger.warning("%s %s failed (%s); polling instead", name, where, error or type(error).__name__)
         return wait_by_polling(client, report_id, deadline)
     return client.get_report(report_id)
 
 
-async def _follow_events(url: str, token: str, deadline: Deadline, last: Report) -> Report:
-    headers = {"Authorization": f"Token {token}"}
-    open_timeout = max(0.1, min(OPEN_TIMEOUT, deadline.remaining()))
-    try:
-        async with websockets.connect(url, additional_headers=headers, open_timeout=open_timeout) as socket:
-            while True:
-                remaining = deadline.remaining()
-                if remaining <= 0:
-                    raise DeadlineExceeded(deadline.seconds or 0.0, last)
-                try:
-                    message = await asyncio.wait_for(socket.recv(), remaining)
-                except TimeoutError:
-                    raise DeadlineExceeded(deadline.seconds or 0.0, last) from None
-                report = _report_of(json.loads(message))
-                if report is None:
-                    continue
-                last = report
-                if report.get("status") in TERMINAL_STATUSES:
-                    return report
-    except TimeoutError as error:  # the handshake took longer than open_timeout
-        raise TransportError(f"no handshake within {open_timeout:g} s") from error
+def wait_by_websocket(client: ReportsClient, report_id: str, deadline: Deadline, *, fallback: bool = True) -> Report:
+    return wait_by_stream(client, report_id, deadline, stream="websocket", fallback=fallback)
+
+
+def _report_stream(client: ReportsClient, report: Report, stream: str, deadline: Deadline) -> Iterator[Any]:
+    if stream == "websocket":
+        url = (report.get("links") or {}).get("events")
+        if not url:
+            raise TransportError("the report has no links.events")
+        return follow_websocket(client, url=url, deadline=deadline, fail_fast=True)
+    # The report's latest event is the cursor: whatever happens after it is replayed, even before the stream is up.
+    latest = client.request("GET", "/api/v1/events", params={"report": report["id"], "limit": 1}).json()["results"]
+    after = latest[0]["id"] if latest else None
+    return follow_sse(client, report_id=report["id"], after=after, deadline=deadline, fail_fast=True)
 
 
 def _report_of(event: Any) -> Report | None:

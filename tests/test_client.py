@@ -3,7 +3,6 @@ the test database and Redis, as production runs them. Each wait mode, the deadli
 download with its sha256, the CLI's exit codes, and webhooks (an endpoint and a callback URL) received and verified.
 """
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -20,7 +19,7 @@ from rest_framework.authtoken.models import Token
 
 from client import Backoff, DeadlineExceeded, ReportsClient, TransportError, WebhookReceiver
 from client.backoff import Deadline
-from client.waiting import _follow_events
+from client.streams import follow_websocket
 from reports.models import ReportTypeConfig
 from scripts.private_redis import free_port
 from tests.conftest import ROOT
@@ -117,15 +116,16 @@ def test_websocket_wait_learns_the_end_from_the_socket_without_polling(client, s
     assert client_warnings(caplog) == []
 
 
-def test_the_snapshot_tells_a_late_subscriber_the_outcome(client, token, rq_worker):
+def test_the_snapshot_tells_a_late_subscriber_the_outcome(client, rq_worker):
     # Given a report that already finished
     created = client.submit("user_access")
     finished = client.wait(created["id"], timeout=30)
 
     # When the socket is followed only now, the snapshot is the first message and says it all
-    report = asyncio.run(_follow_events(created["links"]["events"], token, Deadline(10), created))
+    snapshot = next(follow_websocket(client, url=created["links"]["events"], deadline=Deadline(10)))
+    report = snapshot["data"]["report"]
 
-    assert (report["id"], report["status"]) == (created["id"], "succeeded")
+    assert (snapshot["type"], report["id"], report["status"]) == ("report.snapshot", created["id"], "succeeded")
     assert report["file"]["sha256"] == finished["file"]["sha256"]
 
 
