@@ -4,7 +4,8 @@
     .venv/bin/python bench/run_all.py --quick    # smaller runs, about 5 minutes, for a look rather than figures
 
 Runs bench/core.py (submit latency and throughput), bench/live.py (report end to WebSocket event, beside a
-polling client), bench/webhooks.py (deliveries per second, and beside a hanging endpoint), bench/model_table.py
+polling client), bench/webhooks.py (deliveries per second, and beside a hanging endpoint), bench/streams.py (the
+WebSocket and Server-Sent Events side by side, replay, idle streams), bench/model_table.py
 (PDF render by size next to bare xhtml2pdf, worker and web memory), each in a world of its own, and writes their
 figures with the machine, the commit and the load into docs/benchmarks.md. The JSON of every run stays in
 bench/results/. The machine should be quiet: other load shows in the figures (the load average is recorded).
@@ -66,6 +67,37 @@ def verdict(met: bool) -> str:
     return "**met**" if met else "**missed**"
 
 
+def _streams_section(streams: dict) -> list[str]:
+    replay, idle = streams["replay"], streams["idle"]
+    lines = [
+        "## Resumable streams: the WebSocket and Server-Sent Events (`bench/streams.py`)",
+        "",
+        provenance(streams),
+        "",
+        f"{streams['count']} one-page reports, one at a time, each followed at once on `/ws/reports/` and on "
+        "`GET /api/v1/events/stream`. Times in ms from the report's `finished_at` to its `report.succeeded`.",
+        "",
+        "| stream | p50 | p99 | mean | max |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, figures in streams["latency"].items():
+        label = "WebSocket" if name == "websocket" else "SSE"
+        lines.append(
+            f"| {label} | {figures['p50']:.2f} | {figures['p99']:.2f} | {figures['mean']:.2f} | {figures['max']:.2f} |"
+        )
+    lines += [
+        "",
+        f"A client {replay['events']:,} events behind reconnects with its cursor: {replay['websocket_ms']:.0f} ms on "
+        f"the WebSocket (`?after=`), {replay['sse_ms']:.0f} ms on SSE (`Last-Event-ID`) from opening the connection "
+        "to the last missed event. Held idle by the one daphne: "
+        f"{idle['streams']['sse']:,} SSE streams and {idle['streams']['websocket']:,} WebSockets took it from "
+        f"{idle['rss_before_mb']:.0f} to {idle['rss_held_mb']:.0f} MB, and {idle['idle_cpu_percent_of_a_core']:.2f} "
+        f"% of a core over {idle['idle_seconds']:.0f} s with nothing happening (SSE keep-alive comments included).",
+        "",
+    ]
+    return lines
+
+
 def render(results: dict, machine: dict, command: str) -> str:
     core, live, hooks, tables = results["core"], results["live"], results["webhooks"], results["model_table"]
     lat, tp = core["latency"]["summary"], core["throughput"]
@@ -104,6 +136,23 @@ def render(results: dict, machine: dict, command: str) -> str:
         f"| webhooks: a hanging endpoint costs the others < 10 % | {hooks['hanging_endpoint_cost'] * 100:.1f} % | "
         f"{verdict(hooks['hanging_endpoint_cost'] < 0.10)} |",
     ]
+    streams = results.get("streams")
+    if streams:
+        ws, sse, idle = streams["latency"]["websocket"], streams["latency"]["sse"], streams["idle"]
+        replay = streams["replay"]
+        slowest = max(replay["websocket_ms"], replay["sse_ms"])
+        lines += [
+            f"| streams: `finished_at` → event p50 ≤ 3 ms, WebSocket / SSE | {ws['p50']:.2f} / {sse['p50']:.2f} ms | "
+            f"{verdict(max(ws['p50'], sse['p50']) <= 3)} |",
+            f"| streams: same, p99 ≤ 10 ms | {ws['p99']:.2f} / {sse['p99']:.2f} ms | "
+            f"{verdict(max(ws['p99'], sse['p99']) <= 10)} |",
+            f"| streams: {replay['events']:,} missed events replayed < 1 s | {replay['websocket_ms']:.0f} / "
+            f"{replay['sse_ms']:.0f} ms | {verdict(slowest < 1000)} |",
+            f"| streams: {idle['streams']['sse']:,} idle SSE + {idle['streams']['websocket']:,} idle WebSockets on one "
+            f"daphne: < 200 MB more, < 5 % of a core | +{idle['rss_added_mb']:.0f} MB, "
+            f"{idle['idle_cpu_percent_of_a_core']:.1f} % | "
+            f"{verdict(idle['rss_added_mb'] < 200 and idle['idle_cpu_percent_of_a_core'] < 5)} |",
+        ]
     if two_thousand:
         lines.append(
             f"| PDF: 2,000-row `model_table` ≤ 0.6 × one bare xhtml2pdf call on its HTML | "
@@ -195,6 +244,7 @@ def render(results: dict, machine: dict, command: str) -> str:
         f"| fast endpoint beside a hanging one | {hanging['fast_delivered']:,} | "
         f"{hanging['seconds_from_worker_ready']:.2f} | {hanging['deliveries_per_second']:.0f} |",
         "",
+        *(_streams_section(streams) if streams else []),
         "## PDF render by size, and memory (`bench/model_table.py`)",
         "",
         provenance(tables),
@@ -269,7 +319,7 @@ def main() -> int:
         "--reuse",
         nargs="+",
         default=[],
-        choices=["core", "live", "webhooks", "model_table"],
+        choices=["core", "live", "webhooks", "streams", "model_table"],
         help="take these from their newest results file instead of running them again",
     )
     args = parser.parse_args()
@@ -280,6 +330,10 @@ def main() -> int:
         "core": ("core.py", ["--reports", "30", "--duration", "5", "--rounds", "1"] if quick else []),
         "live": ("live.py", ["--count", "50"] if quick else []),
         "webhooks": ("webhooks.py", ["--events", "300"] if quick else []),
+        "streams": (
+            "streams.py",
+            ["--count", "30", "--replay", "1000", "--idle", "200", "--idle-seconds", "10"] if quick else [],
+        ),
         "model_table": (
             "model_table.py",
             ["--rows", "100", "2000", "--repeat", "1"] if quick else ["--rows", "100", "500", "2000", "10000"],
