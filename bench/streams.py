@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -32,6 +33,7 @@ from bench.core import REPORT_BODY, RESULTS, World, cpu_seconds, machine_info, p
 
 TERMINAL = {"report.succeeded", "report.failed", "report.cancelled"}
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=120.0)
+HANDSHAKES_AT_ONCE = 50
 WRITE_EVENTS = """
 from django.contrib.auth.models import User
 from events.log import event_record
@@ -145,22 +147,29 @@ async def measure_idle(world: World, count: int, seconds: float) -> dict:
     async with httpx.AsyncClient(
         base_url=world.base_url, headers=world.headers, timeout=STREAM_TIMEOUT, limits=limits
     ) as client:
+        # At most this many handshakes at once: clients arrive over a while, not in one burst (each stream's start
+        # reads its position in the log, one query on daphne's thread for synchronous code).
+        opening = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
 
         async def hold_sse() -> None:
-            async with client.stream("GET", "/api/v1/events/stream") as sse:
-                await sse.aiter_lines().__anext__()  # the stream is up: its first line (retry:) arrived
+            async with contextlib.AsyncExitStack() as stack:
+                async with opening:
+                    sse = await stack.enter_async_context(client.stream("GET", "/api/v1/events/stream"))
+                    await sse.aiter_lines().__anext__()  # the stream is up: its first line (retry:) arrived
                 opened["sse"] += 1
                 await release.wait()
 
         async def hold_ws() -> None:
-            async with websockets.connect(ws_url, additional_headers={"Authorization": f"Token {world.token}"}):
+            headers = {"Authorization": f"Token {world.token}"}
+            async with contextlib.AsyncExitStack() as stack:
+                async with opening:
+                    await stack.enter_async_context(websockets.connect(ws_url, additional_headers=headers))
                 opened["websocket"] += 1
                 await release.wait()
 
         tasks = []
-        for _ in range(count):  # in steps, as clients arrive, not one burst
+        for _ in range(count):
             tasks += [asyncio.create_task(hold_sse()), asyncio.create_task(hold_ws())]
-            await asyncio.sleep(0.002)
         deadline = time.monotonic() + 120
         while min(opened.values()) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
