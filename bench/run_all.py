@@ -74,14 +74,17 @@ def _streams_section(streams: dict) -> list[str]:
         "",
         provenance(streams),
         "",
-        f"{streams['count']} one-page reports, one at a time, each followed at once on `/ws/reports/` and on "
-        "`GET /api/v1/events/stream`. Times in ms from the report's `finished_at` to its `report.succeeded`.",
+        f"{streams['count']} one-page reports, one at a time, followed on `/ws/reports/`, then as many on `GET "
+        "/api/v1/events/stream`, then as many on both at once. Times in ms from the report's `finished_at` to its "
+        "`report.succeeded`.",
         "",
         "| stream | p50 | p99 | mean | max |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, figures in streams["latency"].items():
-        label = "WebSocket" if name == "websocket" else "SSE"
+    rows = [(name, "", figures) for name, figures in streams["latency"].items()]
+    rows += [(name, ", both at once", figures) for name, figures in streams.get("latency_together", {}).items()]
+    for name, when, figures in rows:
+        label = ("WebSocket" if name == "websocket" else "SSE") + when
         lines.append(
             f"| {label} | {figures['p50']:.2f} | {figures['p99']:.2f} | {figures['mean']:.2f} | {figures['max']:.2f} |"
         )

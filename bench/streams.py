@@ -3,8 +3,9 @@
     .venv/bin/python bench/streams.py [--count 100] [--replay 1000] [--idle 1000] [--idle-seconds 30]
 
 Builds the world of bench/core.py (its own SQLite DB, private Redis, daphne, one worker) and measures:
-1. how long after a report's `finished_at` its `report.succeeded` reaches a client on `/ws/reports/` and one on
-   `GET /api/v1/events/stream`, both connected at once, over --count one-page reports submitted one at a time;
+1. how long after a report's `finished_at` its `report.succeeded` reaches a client on `/ws/reports/`, then one on
+   `GET /api/v1/events/stream`, each alone, then both connected at once, over --count one-page reports each,
+   submitted one at a time;
 2. the replay of --replay missed events: from opening the connection with the cursor (`?after=` on the WebSocket,
    `Last-Event-ID` on SSE) to the last missed event received;
 3. --idle idle SSE streams and --idle idle WebSockets held by the one daphne: its memory before and after, and its
@@ -63,32 +64,39 @@ async def _sse_lines(response: httpx.Response):
             name, data = "", ""
 
 
-async def measure_latency(world: World, count: int, warmup: int, timeout: float) -> dict:
-    """finished_at → report.succeeded on both streams, connected at the same time."""
-    arrivals: dict[str, dict[str, float]] = {"websocket": {}, "sse": {}}
+async def measure_latency(world: World, streams: tuple[str, ...], count: int, warmup: int, timeout: float) -> dict:
+    """finished_at → report.succeeded on each of `streams` ("websocket", "sse"), connected for the whole run."""
+    arrivals: dict[str, dict[str, float]] = {stream: {} for stream in streams}
     ws_url = f"ws://127.0.0.1:{world.port}/ws/reports/"
-    async with (
-        websockets.connect(ws_url, additional_headers={"Authorization": f"Token {world.token}"}) as socket,
+    async with contextlib.AsyncExitStack() as stack:
         # Reads wait as long as a stream is quiet (the SSE keep-alive comes every 15 s); connecting does not.
-        httpx.AsyncClient(base_url=world.base_url, headers=world.headers, timeout=STREAM_TIMEOUT) as client,
-        client.stream("GET", "/api/v1/events/stream") as sse,
-    ):
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=world.base_url, headers=world.headers, timeout=STREAM_TIMEOUT)
+        )
+        readers = []
+        if "websocket" in streams:
+            headers = {"Authorization": f"Token {world.token}"}
+            socket = await stack.enter_async_context(websockets.connect(ws_url, additional_headers=headers))
 
-        async def read_ws() -> None:
-            async for message in socket:
-                received = time.time()
-                event = json.loads(message)
-                if event["type"] in TERMINAL:
-                    arrivals["websocket"][event["data"]["report"]["id"]] = received
+            async def read_ws() -> None:
+                async for message in socket:
+                    received = time.time()
+                    event = json.loads(message)
+                    if event["type"] in TERMINAL:
+                        arrivals["websocket"][event["data"]["report"]["id"]] = received
 
-        async def read_sse() -> None:
-            async for name, data in _sse_lines(sse):
-                received = time.time()
-                if name in TERMINAL:
-                    arrivals["sse"][json.loads(data)["data"]["report"]["id"]] = received
+            readers.append(asyncio.create_task(read_ws()))
+        if "sse" in streams:
+            sse = await stack.enter_async_context(client.stream("GET", "/api/v1/events/stream"))
 
-        readers = [asyncio.create_task(read_ws()), asyncio.create_task(read_sse())]
-        samples: dict[str, list[float]] = {"websocket": [], "sse": []}
+            async def read_sse() -> None:
+                async for name, data in _sse_lines(sse):
+                    received = time.time()
+                    if name in TERMINAL:
+                        arrivals["sse"][json.loads(data)["data"]["report"]["id"]] = received
+
+            readers.append(asyncio.create_task(read_sse()))
+        samples: dict[str, list[float]] = {stream: [] for stream in streams}
         try:
             for index in range(warmup + count):
                 response = await client.post("/api/v1/reports", json=REPORT_BODY, timeout=10)
@@ -205,8 +213,12 @@ def main() -> int:
     world = World()
     try:
         world.start()
-        say(f"{args.count} reports, each followed on the WebSocket and on SSE at once")
-        latency = asyncio.run(measure_latency(world, args.count, args.warmup, args.timeout))
+        latency = {}
+        for stream in ("websocket", "sse"):
+            say(f"{args.count} reports, each followed on {stream} alone")
+            latency.update(asyncio.run(measure_latency(world, (stream,), args.count, args.warmup, args.timeout)))
+        say(f"{args.count} reports, each followed on both at once")
+        together = asyncio.run(measure_latency(world, ("websocket", "sse"), args.count, args.warmup, args.timeout))
         world.stop_worker()
         say(f"replay of {args.replay} missed events")
         replay = asyncio.run(measure_replay(world, args.replay))
@@ -219,13 +231,16 @@ def main() -> int:
         "machine": machine_info(),
         "count": args.count,
         "latency": latency,
+        "latency_together": together,
         "replay": {"events": args.replay, **replay},
         "idle": idle,
     }
-    print(f"\nfinished_at -> report.succeeded over {args.count} one-page reports, both streams at once")
-    print(f"  {'stream':12} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8}")
-    for stream, figures in latency.items():
-        print(f"  {stream:12} {figures['p50']:8.2f} {figures['p99']:8.2f} {figures['mean']:8.2f} {figures['max']:8.2f}")
+    print(f"\nfinished_at -> report.succeeded over {args.count} one-page reports")
+    print(f"  {'stream':22} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8}")
+    rows = [(f"{name} alone", figures) for name, figures in latency.items()]
+    rows += [(f"{name}, both at once", figures) for name, figures in together.items()]
+    for label, f in rows:
+        print(f"  {label:22} {f['p50']:8.2f} {f['p99']:8.2f} {f['mean']:8.2f} {f['max']:8.2f}")
     ws_ms, sse_ms = replay["websocket_ms"], replay["sse_ms"]
     print(f"replay of {args.replay} missed events: WebSocket {ws_ms:.0f} ms, SSE {sse_ms:.0f} ms")
     print(
