@@ -6,6 +6,7 @@ from rq import cron
 
 from common.queues import DELIVERY_QUEUE, REPORTS_QUEUE
 from events.jobs import purge_events, sweep_events
+from notifications.jobs import purge_sms_sends
 from reports.periodic import expire_reports, purge_idempotency_keys, reap_stuck_reports
 
 cron.register(reap_stuck_reports, queue_name=REPORTS_QUEUE, interval=settings.REPORT_REAPER_INTERVAL_SECONDS)
@@ -15,3 +16,4 @@ cron.register(purge_idempotency_keys, queue_name=REPORTS_QUEUE, cron="43 * * * *
 # with no run on its way for them (a lost kick): a safety net behind the fan-out and wake-ups of each process.
 cron.register(sweep_events, queue_name=DELIVERY_QUEUE, interval=settings.EVENT_SWEEP_INTERVAL_SECONDS)
 cron.register(purge_events, queue_name=DELIVERY_QUEUE, cron="29 * * * *")
+cron.register(purge_sms_sends, queue_name=DELIVERY_QUEUE, cron="31 * * * *")

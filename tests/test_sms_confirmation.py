@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 import reportsite.settings as project_settings
 from events.models import Delivery, DeliveryStatus
+from notifications.jobs import purge_sms_sends
 from notifications.messages import phone
 from notifications.messages.sms import SmsMessage
 from notifications.models import NotificationPreferences, PhoneConfirmation, SmsSend
@@ -683,3 +684,18 @@ def test_a_confirmed_number_of_a_country_disallowed_since_gets_nothing(ada, sett
 
     assert sms_outbox == []
     assert _sms_deliveries() == [(DeliveryStatus.SKIPPED, DE_PHONE, f"Not sent: {NOT_ALLOWED_1_44}")]
+
+
+def test_the_sms_ledger_is_purged_with_the_event_log(user, settings):
+    # Given SMS counted 31 days ago and one today, with 30 days of retention
+    settings.EVENT_RETENTION_DAYS = 30
+    old = SmsSend.objects.create(user=user, purpose="phone_code", phone_number="+14155550100")
+    SmsSend.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
+    recent = SmsSend.objects.create(user=user, purpose="phone_code", phone_number="+14155550100")
+
+    # When the periodic job runs
+    deleted = purge_sms_sends()
+
+    # Then the old one is gone and today's, which the limits still count, is kept
+    assert deleted == 1
+    assert list(SmsSend.objects.values_list("pk", flat=True)) == [recent.pk]

@@ -101,3 +101,11 @@ def phone_code_wait(*, user_id: int, now: datetime) -> int:
             # Another may go once the oldest of the last `allowed` leaves the window.
             wait = max(wait, recent[allowed - 1] + window - now)
     return math.ceil(wait.total_seconds())
+
+
+def sms_sends_purge(*, now: datetime | None = None) -> int:
+    """Forget SMS counted longer ago than EVENT_RETENTION_DAYS: long past every limit's window (a day at most), and
+    as long as the delivery log they stand beside is kept. Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    deleted, _ = SmsSend.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
