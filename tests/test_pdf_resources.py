@@ -342,7 +342,7 @@ def test_static_url_climbing_out_of_the_static_folders_is_refused_and_the_render
     # BUG (reports/pdf.py, link_callback): finders.find() raises SuspiciousFileOperation for the climbing path and
     # nothing catches it, so the whole report fails with build_failed and a message that shows the requester the
     # server's static folder ("The joined path (/etc/passwd) is located outside of the base path component
-    # (/work/main/static)").
+    # (<project>/static)").
     assert (report.status, report.error_code, report.error_message) == (ReportStatus.SUCCEEDED, "", "")
 
 
