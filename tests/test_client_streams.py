@@ -34,7 +34,8 @@ class CuttableProxy:
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
         self.running = True
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _accept(self) -> None:
         self.listener.settimeout(0.1)
@@ -73,6 +74,7 @@ class CuttableProxy:
 
     def close(self) -> None:
         self.running = False
+        self.acceptor.join(5)  # it notices within its accept timeout; the listener is closed after it stopped
         self.cut()
         self.listener.close()
 
