@@ -14,7 +14,8 @@ from rest_framework.authtoken.models import Token
 
 
 @database_sync_to_async
-def _user_for_token(key: str):
+def user_for_token(key: str):
+    """The active user whose API token this is, else AnonymousUser: for the WebSocket and the event stream alike."""
     token = Token.objects.select_related("user").filter(key=key).first()
     if token is None or not token.user.is_active:
         return AnonymousUser()
@@ -31,7 +32,7 @@ class TokenAuthMiddleware:
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin1")
         scheme, _, key = header.partition(" ")
         if scheme.lower() == "token" and key.strip():
-            scope = {**scope, "user": await _user_for_token(key.strip())}
+            scope = {**scope, "user": await user_for_token(key.strip())}
         return await self.app(scope, receive, send)
 
 

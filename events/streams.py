@@ -9,7 +9,7 @@ on its way from another process, or one whose process died before publishing it)
 committed and can be read. Each event therefore reaches the client exactly once, in `sequence` order.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -47,13 +47,12 @@ class StreamReader:
     # The last sequence of the user's stream that this client has been sent or has passed over (events of other
     # reports, for a one-report stream).
     last: int = 0
-    _started: bool = field(default=False, repr=False)
 
     async def start(self, after: str | None) -> tuple[list[LoggedEvent], StreamReset | None]:
         """Call once the stream listens to the live group: the events to replay, or why it cannot (then the client
         starts from now)."""
         replay, reset, last = await _read_start(self.user, self.report_id, after)
-        self.last, self._started = last, True
+        self.last = last
         return replay, reset
 
     async def take(

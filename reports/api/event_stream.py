@@ -18,9 +18,9 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
-from rest_framework.authtoken.models import Token
 
 from common.api.problems import problem_response
+from common.ws_auth import user_for_token
 from events.streams import LoggedEvent, StreamReader
 from reports import selectors
 from reports.events import user_group
@@ -33,18 +33,13 @@ KEEPALIVE_SECONDS = 15.0
 RETRY_MILLISECONDS = 2000
 
 
-@database_sync_to_async
-def _token_user(key: str) -> AbstractBaseUser | None:
-    token = Token.objects.select_related("user").filter(key=key).first()
-    return token.user if token is not None and token.user.is_active else None
-
-
 async def _user(request: HttpRequest) -> AbstractBaseUser | None:
     """`Authorization: Token <key>` (integrators), else the session (the web UI's EventSource)."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "token" and key.strip():
-        return await _token_user(key.strip())
-    user = await request.auser()
+        user = await user_for_token(key.strip())
+    else:
+        user = await request.auser()
     return None if isinstance(user, AnonymousUser) or not user.is_authenticated else user
 
 
