@@ -199,7 +199,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 # Each a lock of its own: a user name whatever the address (one account guessed from many), and an address whatever
 # the user name (many accounts guessed from one). The client's address is REMOTE_ADDR (docs/configuration.md).
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_LOCKOUT_CALLABLE = "reportsite.urls.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "reportsite.accounts.login_locked_out"
 # Failures are all it needs; a row for every successful login would be a table that only grows. Not verbose: no
 # banner at every process start, and its log lines mask the user name and address (AXES_SENSITIVE_PARAMETERS).
 AXES_DISABLE_ACCESS_LOG = True
