@@ -4,7 +4,6 @@ and nothing connects anywhere: the resolver answers from a table and every refus
 
 import ipaddress
 import logging
-import socket
 
 import pytest
 
@@ -12,6 +11,7 @@ from common.netsafety import UnsafeDestination, resolve_destination
 from events.models import DeliveryAttempt
 from notifications.models import WebhookEndpoint
 from notifications.webhooks.services import endpoint_create
+from tests.fake_dns import install_fake_dns
 
 pytestmark = pytest.mark.django_db
 
@@ -32,28 +32,7 @@ def fake_dns(monkeypatch, settings) -> dict[str, list[str]]:
     """getaddrinfo answers names from a table (A and AAAA answers alike); address literals pass through."""
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     table: dict[str, list[str]] = {"hooks.example.com": [PUBLIC_V4]}
-    real_getaddrinfo = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else host
-        try:
-            ipaddress.ip_address(name)
-        except (TypeError, ValueError):
-            pass
-        else:
-            return real_getaddrinfo(host, port, *args, **kwargs)
-        if name not in table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        answers = []
-        for address in table[name]:
-            if ":" in address:
-                answers.append((socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port, 0, 0)))
-            else:
-                answers.append((socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port)))
-        return answers
-
-    monkeypatch.setattr("common.netsafety.socket.getaddrinfo", getaddrinfo)
-    return table
+    return install_fake_dns(monkeypatch, table)
 
 
 # --- §19: IPv6 forms that embed or reach an IPv4 address -------------------------------------------------------------

@@ -3,9 +3,7 @@ callback secret. No name is ever resolved by real DNS here, and the only connect
 file starts on 127.0.0.1."""
 
 import base64
-import ipaddress
 import json
-import socket
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,6 +16,7 @@ from events.models import Delivery, DeliveryAttempt, DeliveryStatus
 from notifications.models import CallbackSecret, WebhookEndpoint
 from notifications.webhooks.services import ENDPOINT_CHANNEL, endpoint_create
 from tests.conftest import client_for
+from tests.fake_dns import install_fake_dns
 from tests.webhook_receivers import receiver
 
 # What a refused URL's owner is told: general words, never the address a name resolved to (SPEC §19).
@@ -46,22 +45,7 @@ def fake_dns(monkeypatch, settings) -> dict[str, str]:
     private address without anything ever connecting there. Address literals (the receiver, Redis) pass through."""
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     table = dict(FAKE_DNS)
-    real_getaddrinfo = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else host
-        try:
-            ipaddress.ip_address(name)
-        except (TypeError, ValueError):
-            pass
-        else:
-            return real_getaddrinfo(host, port, *args, **kwargs)
-        if name not in table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (table[name], port or 0))]
-
-    monkeypatch.setattr("common.netsafety.socket.getaddrinfo", getaddrinfo)
-    return table
+    return install_fake_dns(monkeypatch, table)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 so a pool shared by two names on one address would send one name's deliveries over a connection made, and for TLS
 verified, for the other. The receivers listen on 127.0.0.1; the names resolve there by a patched resolver."""
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from events.engine import run_deliveries
 from events.log import event_record
 from events.models import Delivery, DeliveryStatus
 from notifications.webhooks import channels, services
+from tests.fake_dns import install_fake_dns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,16 +29,8 @@ def webhook_settings(settings):
 
 @pytest.fixture
 def names_on_loopback(monkeypatch) -> None:
-    """alpha.example.test and beta.example.test both resolve to 127.0.0.1; nothing else is looked up differently."""
-    real_getaddrinfo = socket.getaddrinfo
-    names = {"alpha.example.test", "beta.example.test"}
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        if host in names:
-            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))]
-        return real_getaddrinfo(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    """alpha.example.test and beta.example.test both resolve to 127.0.0.1."""
+    install_fake_dns(monkeypatch, {"alpha.example.test": "127.0.0.1", "beta.example.test": "127.0.0.1"})
 
 
 @dataclass

@@ -17,6 +17,7 @@ from notifications.models import WebhookEndpoint
 from notifications.webhooks import services
 from reports.services import report_create, report_render
 from tests.conftest import wait_for_report
+from tests.fake_dns import install_fake_dns
 from tests.webhook_receivers import receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -155,16 +156,7 @@ def test_failure_streak_disables_and_emails_the_owner_and_reenabling_sends_what_
 
 
 def test_delivery_time_check_refuses_a_host_that_now_resolves_privately(user, monkeypatch):
-    real_getaddrinfo = socket.getaddrinfo
-    answers = {"hooks.example.test": "127.0.0.1"}
-
-    def fake_getaddrinfo(host, port, *args, **kwargs):
-        # Only the test's made-up name is answered here; nothing else is looked up differently, nothing connects.
-        if host in answers:
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
-        return real_getaddrinfo(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    answers = install_fake_dns(monkeypatch, {"hooks.example.test": "127.0.0.1"})
     with receiver() as hook:
         endpoint = services.endpoint_create(owner=user, url=hook.url.replace("127.0.0.1", "hooks.example.test"))
         _event(user)

@@ -2,7 +2,6 @@
 DEBUG. Deliveries go to receivers on 127.0.0.1 only."""
 
 import logging
-import socket
 
 import pytest
 
@@ -11,6 +10,7 @@ from events.log import event_record
 from events.models import Delivery, DeliveryStatus
 from notifications.webhooks import services
 from reports.services import report_create, report_render
+from tests.fake_dns import install_fake_dns
 from tests.webhook_receivers import receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,15 +56,7 @@ def test_a_delivery_to_a_capability_url_logs_no_part_of_its_query(user, caplog):
 
 def test_a_refused_capability_url_logs_no_part_of_its_query(user, caplog, monkeypatch):
     # Given an endpoint whose name, by delivery time, points at the metadata service (nothing connects there)
-    real_getaddrinfo = socket.getaddrinfo
-    answers = {"hooks.example.test": "127.0.0.1"}
-
-    def fake_getaddrinfo(host, port, *args, **kwargs):
-        if host in answers:
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
-        return real_getaddrinfo(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    answers = install_fake_dns(monkeypatch, {"hooks.example.test": "127.0.0.1"})
     endpoint = services.endpoint_create(owner=user, url=f"http://hooks.example.test:9/hooks?token={SECRET}")
     event_record(user_id=user.pk, event_type="report.succeeded", data={"report": {"id": "rep_test"}})
     answers["hooks.example.test"] = "169.254.169.254"
