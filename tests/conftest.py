@@ -1,6 +1,7 @@
 """Fixtures shared by the suite: users and API clients, and a real RQ worker process on the test database."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import django_rq
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rq import Worker
@@ -184,6 +186,21 @@ def make_user(db) -> Callable[..., User]:
 @pytest.fixture
 def user(make_user) -> User:
     return make_user("ada", first_name="Ada", last_name="Lovelace")
+
+
+def staff_browser_for(user: User) -> Client:
+    """A browser signed in to the web UI as the user, made staff (the web UI is for staff)."""
+    User.objects.filter(pk=user.pk).update(is_staff=True)
+    user.is_staff = True
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def field_errors(html: str, name: str) -> list[str]:
+    """The messages a web UI form shows under its field `name`."""
+    block = re.search(rf'id="id_{name}_errors">(.*?)</ul>', html, re.S)
+    return re.findall(r"<li>(.*?)</li>", block.group(1)) if block else []
 
 
 def client_for(user: User) -> APIClient:

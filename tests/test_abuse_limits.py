@@ -18,7 +18,7 @@ from notifications.webhooks import services as webhooks
 from reports import model_export
 from reports.models import Report
 from reports.services import report_create, report_render
-from tests.conftest import client_for
+from tests.conftest import client_for, staff_browser_for
 from tests.webhook_receivers import receiver
 
 pytestmark = pytest.mark.django_db
@@ -32,14 +32,6 @@ def local_webhooks(settings):
     settings.WEBHOOK_RETRY_SCHEDULE = [0, 0]
     settings.WEBHOOK_TIMEOUT = 1.0
     settings.WEBHOOK_CONNECT_TIMEOUT = 1.0
-
-
-def staff_browser(user: User) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 # --- 1. Amplification ---------------------------------------------------------------------------------------------
@@ -116,7 +108,7 @@ def test_a_signed_in_user_who_is_not_staff_gets_403_from_the_ui(user):
 def test_the_ui_is_rate_limited_like_the_api(user, settings):
     settings.REPORT_CREATE_RATE = "1/min"
     cache.clear()
-    browser = staff_browser(user)
+    browser = staff_browser_for(user)
     assert browser.post("/reports/new/user_access/", {}).status_code == 302
 
     refused = browser.post("/reports/new/user_access/", {})
@@ -134,7 +126,7 @@ def test_the_ui_sheds_load_like_the_api(user, settings):
     queue.empty()
     try:
         queue.connection.rpush(queue.key, "a", "b")
-        refused = staff_browser(user).post("/reports/new/user_access/", {})
+        refused = staff_browser_for(user).post("/reports/new/user_access/", {})
     finally:
         queue.empty()
 
@@ -147,7 +139,7 @@ def test_the_admin_export_is_rate_limited(make_user, settings):
     settings.REPORT_CREATE_RATE = "1/min"
     cache.clear()
     auditor = make_user("auditor", perms=("auth.view_user",))
-    admin = staff_browser(auditor)
+    admin = staff_browser_for(auditor)
     export = {"action": "export_selected_as_pdf", "_selected_action": [auditor.pk]}
     assert admin.post("/admin/auth/user/", export).status_code == 302
     assert Report.objects.count() == 1
@@ -175,12 +167,12 @@ def test_a_staff_user_without_the_models_view_permission_cannot_download_its_exp
     clerk = make_user("clerk", perms=("reports.view_report",))
     url = f"/admin/reports/report/{export.pk}/file/"
 
-    refused = staff_browser(clerk).get(url)
+    refused = staff_browser_for(clerk).get(url)
 
     assert refused.status_code == 404
     # With the model's view permission the same staff user may
     clerk.user_permissions.add(Permission.objects.get(codename="view_webhookendpoint"))
-    allowed = staff_browser(User.objects.get(pk=clerk.pk)).get(url)
+    allowed = staff_browser_for(User.objects.get(pk=clerk.pk)).get(url)
     assert allowed.status_code == 200
     assert b"".join(allowed.streaming_content).startswith(b"%PDF")
 
@@ -269,7 +261,7 @@ def test_the_admin_export_of_every_row_names_no_ids(make_user, settings):
     settings.REPORT_MAX_PARAMETERS_BYTES = 200
     auditor = make_user("auditor", perms=("auth.view_user",))
     User.objects.bulk_create([User(username=f"user{index:03}") for index in range(60)])
-    admin = staff_browser(auditor)
+    admin = staff_browser_for(auditor)
     everyone = list(User.objects.values_list("pk", flat=True))
 
     # Every row selected: the whole table, asked for without its ids

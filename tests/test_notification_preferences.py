@@ -2,15 +2,13 @@
 they and the admin refuse SMS without one, with a message on the field. Confirming the number is
 test_sms_confirmation.py's."""
 
-import re
-
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from rest_framework.test import APIClient
 
 from notifications.models import NotificationPreferences
-from tests.conftest import client_for
+from tests.conftest import client_for, field_errors, staff_browser_for
 from tests.notify_helpers import set_preferences
 
 pytestmark = pytest.mark.django_db
@@ -147,15 +145,7 @@ def test_put_is_not_allowed(user):
 @pytest.fixture
 def browser(user) -> Client:
     """The user, signed in to the web UI, which is for staff (SPEC §19)."""
-    User.objects.filter(pk=user.pk).update(is_staff=True)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _field_errors(html: str, name: str) -> list[str]:
-    block = re.search(rf'id="id_{name}_errors">(.*?)</ul>', html, re.S)
-    return re.findall(r"<li>(.*?)</li>", block.group(1)) if block else []
+    return staff_browser_for(user)
 
 
 def _form(**changes) -> dict:
@@ -196,7 +186,7 @@ def test_the_form_shows_an_invalid_phone_number_on_its_field(browser, user):
 
     assert response.status_code == 400
     html = response.content.decode()
-    assert _field_errors(html, "phone_number") == [INVALID_FORM]
+    assert field_errors(html, "phone_number") == [INVALID_FORM]
     assert "Your preferences were not saved." in html
     assert 'value="12345"' in html  # what was typed stays, to be corrected
     assert _stored(user) is None
@@ -206,7 +196,7 @@ def test_the_form_refuses_sms_without_a_phone_number(browser, user):
     response = browser.post("/preferences/", _form(sms_on_success=True))
 
     assert response.status_code == 400
-    assert _field_errors(response.content.decode(), "phone_number") == [SMS_NEEDS_PHONE]
+    assert field_errors(response.content.decode(), "phone_number") == [SMS_NEEDS_PHONE]
     assert _stored(user) is None
 
 

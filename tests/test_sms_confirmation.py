@@ -23,7 +23,7 @@ from notifications.messages.sms import SmsMessage
 from notifications.models import NotificationPreferences, PhoneConfirmation, SmsSend
 from reports.models import Report
 from tests import notification_backends
-from tests.conftest import client_for
+from tests.conftest import client_for, field_errors, staff_browser_for
 from tests.notify_helpers import (
     PHONE,
     confirm_phone,
@@ -457,15 +457,7 @@ def test_confirmation_needs_credentials():
 @pytest.fixture
 def browser(user) -> Client:
     """The user, signed in to the web UI, which is for staff."""
-    User.objects.filter(pk=user.pk).update(is_staff=True)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _field_errors(html: str, name: str) -> list[str]:
-    block = re.search(rf'id="id_{name}_errors">(.*?)</ul>', html, re.S)
-    return re.findall(r"<li>(.*?)</li>", block.group(1)) if block else []
+    return staff_browser_for(user)
 
 
 def test_the_page_texts_a_code_for_a_new_number_and_confirms_it_with_the_code(browser, user, sms_outbox):
@@ -496,10 +488,10 @@ def test_the_page_shows_a_wrong_code_on_its_field(browser, user, sms_outbox):
     response = browser.post("/preferences/phone/confirm/", {"code": _wrong(texted_code(sms_outbox))})
 
     assert response.status_code == 400
-    assert _field_errors(response.content.decode(), "code") == [WRONG_4_LEFT]
+    assert field_errors(response.content.decode(), "code") == [WRONG_4_LEFT]
     assert _stored(user) == (PHONE, False)
     malformed = browser.post("/preferences/phone/confirm/", {"code": "12ab"})
-    assert _field_errors(malformed.content.decode(), "code") == [CODE_FORMAT]
+    assert field_errors(malformed.content.decode(), "code") == [CODE_FORMAT]
 
 
 def test_the_page_resends_a_code_once_a_minute(browser, user, sms_outbox):
@@ -521,7 +513,7 @@ def test_the_page_refuses_a_number_of_a_country_not_allowed_on_its_field(browser
     response = browser.post("/preferences/", {"phone_number": DE_PHONE})
 
     assert response.status_code == 400
-    assert _field_errors(response.content.decode(), "phone_number") == [NOT_ALLOWED_1_44]
+    assert field_errors(response.content.decode(), "phone_number") == [NOT_ALLOWED_1_44]
     assert sms_outbox == []
 
 

@@ -11,6 +11,7 @@ from reports.models import Report, ReportStatus, ReportTypeConfig
 from reports.parameters import ParameterError
 from reports.registry import BuildContext, ReportType
 from reports.selectors import AvailableReportType
+from tests.conftest import field_errors
 from tests.testapp.report_types import TEST_PERMISSION
 
 
@@ -34,11 +35,6 @@ def browser(user) -> Client:
 
 def _report(user, report_type: str = "user_access", **fields) -> Report:
     return Report.objects.create(requested_by=user, report_type=report_type, **fields)
-
-
-def _field_errors(html: str, name: str) -> list[str]:
-    block = re.search(rf'id="id_{name}_errors">(.*?)</ul>', html, re.S)
-    return re.findall(r"<li>(.*?)</li>", block.group(1)) if block else []
 
 
 # --- Login --------------------------------------------------------------------------------------------------------
@@ -212,10 +208,10 @@ def test_invalid_parameters_show_field_errors_and_create_nothing(make_user):
     bad_range = client.post("/reports/new/report_activity/", {"start_date": "2026-03-10", "end_date": "2026-03-01"})
 
     assert bad_date.status_code == 400
-    assert _field_errors(bad_date.content.decode(), "start_date") == ["Enter a valid date."]
+    assert field_errors(bad_date.content.decode(), "start_date") == ["Enter a valid date."]
     assert bad_range.status_code == 400
     html = bad_range.content.decode()
-    assert _field_errors(html, "start_date") == ["Must not be after end_date."]
+    assert field_errors(html, "start_date") == ["Must not be after end_date."]
     assert "The report was not requested." in html
     # What was typed is kept
     assert 'value="2026-03-10"' in html
@@ -229,7 +225,7 @@ def test_schema_violations_from_the_service_show_next_to_their_field(make_user):
     response = client.post("/reports/new/test_slow/", {"seconds": "31"})
 
     assert response.status_code == 400
-    assert _field_errors(response.content.decode(), "seconds") == ["Must be at most 30."]
+    assert field_errors(response.content.decode(), "seconds") == ["Must be at most 30."]
     assert Report.objects.count() == 0
 
 
