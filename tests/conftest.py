@@ -188,6 +188,15 @@ def user(make_user) -> User:
     return make_user("ada", first_name="Ada", last_name="Lovelace")
 
 
+@pytest.fixture
+def local_webhooks(settings) -> None:
+    """Webhooks to receivers on 127.0.0.1, retried once at once, with short timeouts."""
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.WEBHOOK_RETRY_SCHEDULE = [0, 0]
+    settings.WEBHOOK_TIMEOUT = 1.0
+    settings.WEBHOOK_CONNECT_TIMEOUT = 1.0
+
+
 def staff_browser_for(user: User) -> Client:
     """A browser signed in to the web UI as the user, made staff (the web UI is for staff)."""
     User.objects.filter(pk=user.pk).update(is_staff=True)

@@ -21,17 +21,9 @@ from reports.services import report_create, report_render
 from tests.conftest import client_for, staff_browser_for
 from tests.webhook_receivers import receiver
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_webhooks")]
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(autouse=True)
-def local_webhooks(settings):
-    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    settings.WEBHOOK_RETRY_SCHEDULE = [0, 0]
-    settings.WEBHOOK_TIMEOUT = 1.0
-    settings.WEBHOOK_CONNECT_TIMEOUT = 1.0
 
 
 # --- 1. Amplification ---------------------------------------------------------------------------------------------

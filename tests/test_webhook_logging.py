@@ -13,17 +13,9 @@ from reports.services import report_create, report_render
 from tests.fake_dns import install_fake_dns
 from tests.webhook_receivers import receiver
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("local_webhooks")]
 
 SECRET = "s3cret"
-
-
-@pytest.fixture(autouse=True)
-def webhook_settings(settings):
-    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    settings.WEBHOOK_RETRY_SCHEDULE = [0, 0]
-    settings.WEBHOOK_TIMEOUT = 1.0
-    settings.WEBHOOK_CONNECT_TIMEOUT = 1.0
 
 
 def logged(caplog) -> str:
