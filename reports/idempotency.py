@@ -10,9 +10,10 @@ while another request may take it over; the lock token makes sure the request th
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,6 +27,8 @@ KEY_MAX_LENGTH = 255
 # Far longer than a POST takes: a key still processing after this belongs to a request that is gone.
 ABANDONED_AFTER = timedelta(seconds=60)
 _CLAIM_TRIES = 3
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,26 @@ def idempotency_key_release(claim: KeyClaim) -> None:
     IdempotencyKey.objects.filter(
         pk=claim.key_id, lock_token=claim.lock_token, state=IdempotencyState.PROCESSING
     ).delete()
+
+
+def idempotent_create(
+    *, user: AbstractBaseUser, key: str, fingerprint: str, create: Callable[[], tuple[T, StoredAnswer, Report | None]]
+) -> T | StoredAnswer:
+    """Run `create()` once per key: its result the first time, the answer it stored for every repeat. `create` runs
+    in the transaction that stores its answer, so a stored answer and what it describes commit together; a `create`
+    that raises releases the key, so the client may retry with it. The REST API and GraphQL both come here."""
+    claimed = idempotency_key_claim(user=user, key=key, fingerprint=fingerprint)
+    if isinstance(claimed, StoredAnswer):
+        return claimed
+    try:
+        with transaction.atomic():
+            idempotency_key_hold(claimed)
+            result, answer, report = create()
+            idempotency_key_complete(claimed, answer=answer, report=report)
+    except BaseException:
+        idempotency_key_release(claimed)
+        raise
+    return result
 
 
 def idempotency_keys_purge(*, now: datetime | None = None) -> int:

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "events",
     "reports",
     "notifications",
+    "graphapi",
 ]
 
 MIDDLEWARE = [

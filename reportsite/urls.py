@@ -6,6 +6,7 @@ from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from common.api.problems import api_not_found, problem_response
+from graphapi.views import graphql_view, schema_sdl
 from reportsite.access import superuser_required
 from reportsite.accounts import ThrottledPasswordResetView
 
@@ -22,6 +23,8 @@ urlpatterns = [
     path("api/v1/", include("reports.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/", include("events.api.urls")),
+    path("graphql", graphql_view, name="graphql"),
+    path("graphql/schema.graphql", schema_sdl, name="graphql-schema"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api answers a 404 problem, also when DEBUG would show Django's HTML page.

@@ -7,23 +7,21 @@ each one once (reports/events.py); what a stream sends is events/streams.py's, s
 stream is a coroutine waiting on the channel layer: no thread and no database connection while idle.
 """
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from common.api.problems import problem_response
-from common.ws_auth import user_for_token
-from events.streams import LoggedEvent, StreamReader
+from common.ws_auth import token_from_header, user_for_token
+from events.streams import LoggedEvent
 from reports import selectors
-from reports.events import user_group
+from reports.follow import StreamStarted, follow_events
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +33,9 @@ RETRY_MILLISECONDS = 2000
 
 async def _user(request: HttpRequest) -> AbstractBaseUser | None:
     """`Authorization: Token <key>` (integrators), else the session (the web UI's EventSource)."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "token" and key.strip():
-        user = await user_for_token(key.strip())
+    key = token_from_header(request.headers.get("Authorization", ""))
+    if key:
+        user = await user_for_token(key)
     else:
         user = await request.auser()
     return None if isinstance(user, AnonymousUser) or not user.is_authenticated else user
@@ -53,32 +51,15 @@ def _sse(event: LoggedEvent) -> str:
 
 
 async def _stream(user: AbstractBaseUser, report_id: str | None, after: str | None) -> AsyncIterator[str]:
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    group = user_group(user.pk)
-    await layer.group_add(group, channel)  # before reading the log: no event falls between the two
-    try:
-        reader = StreamReader(user, report_id)
-        missed, reset = await reader.start(after)
-        yield f"retry: {RETRY_MILLISECONDS}\n\n"
-        if reset is not None:
-            yield f"event: stream.reset\ndata: {json.dumps(reset.as_message())}\n\n"
-        for event in missed:
-            yield _sse(event)
-        while True:
-            try:
-                message = await asyncio.wait_for(layer.receive(channel), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield ": keep-alive\n\n"
-                continue
-            if message.get("type") != "report.event" or message.get("sequence") is None:
-                continue
-            for event in await reader.take(
-                message["sequence"], message["report_id"], message["id"], message.get("event_type", ""), message["text"]
-            ):
-                yield _sse(event)
-    finally:
-        await layer.group_discard(group, channel)
+    async for item in follow_events(user, report_id, after, idle_seconds=KEEPALIVE_SECONDS):
+        if isinstance(item, LoggedEvent):
+            yield _sse(item)
+        elif isinstance(item, StreamStarted):
+            yield f"retry: {RETRY_MILLISECONDS}\n\n"
+            if item.reset is not None:
+                yield f"event: stream.reset\ndata: {json.dumps(item.reset.as_message())}\n\n"
+        else:
+            yield ": keep-alive\n\n"
 
 
 @require_GET

@@ -1,0 +1,77 @@
+"""The subscription (SPEC §16): a user's events, or one report's, replayed after `after` and then live, by the same
+rules as the WebSocket and Server-Sent Events (§15; reports/follow.py)."""
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+from strawberry.types import Info
+
+from common.ids import looks_like_id
+from events.streams import LoggedEvent
+from graphapi.context import current_user
+from graphapi.errors import not_found
+from graphapi.types import ReportEvent
+from reports import selectors
+from reports.events import latest_report_event, snapshot_envelope
+from reports.follow import StreamStarted, follow_events
+from reports.models import TERMINAL_STATUSES
+
+TERMINAL_EVENTS = frozenset(f"report.{status.value}" for status in TERMINAL_STATUSES)
+
+
+@database_sync_to_async
+def _snapshot(user: AbstractBaseUser, report_id: str) -> dict[str, Any] | None:
+    """The report as it is now, in an event's envelope; None when it is not the user's."""
+    if not looks_like_id(report_id):
+        return None
+    latest = latest_report_event(report_id)  # first: the report read next is at least this new
+    report = selectors.report_get(user=user, report_id=report_id)
+    return None if report is None else snapshot_envelope(report, latest)
+
+
+@database_sync_to_async
+def _owns(user: AbstractBaseUser, report_id: str) -> bool:
+    return selectors.report_get(user=user, report_id=report_id) is not None
+
+
+def _reset(reason: str) -> ReportEvent:
+    return ReportEvent(
+        id=None, type="stream.reset", sequence=None, timestamp=timezone.now(), report=None, reason=reason
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Your events (or one report's, with `reportId`): after `after` first the events you missed, "
+        "then live ones, each once and in `sequence` order. Following one report, the first item is a "
+        "`report.snapshot` unless you resume with `after`, and the subscription completes after the report's "
+        "terminal event. `NOT_FOUND` for a report that is not yours."
+    )
+    async def report_events(
+        self, info: Info, report_id: strawberry.ID | None = None, after: str | None = None
+    ) -> AsyncGenerator[ReportEvent, None]:
+        user = current_user(info)
+        if report_id is not None and not await _owns(user, report_id):
+            raise not_found()
+        async for item in follow_events(user, report_id, after or None):
+            if isinstance(item, LoggedEvent):
+                yield ReportEvent.from_envelope(json.loads(item.text))
+                if report_id is not None and item.type in TERMINAL_EVENTS:
+                    return
+            elif isinstance(item, StreamStarted) and report_id is not None and (item.reset or not after):
+                if item.reset is not None:
+                    yield _reset(item.reset.reason)
+                snapshot = await _snapshot(user, report_id)
+                if snapshot is None:  # deleted meanwhile
+                    raise not_found()
+                yield ReportEvent.from_envelope(snapshot)
+                if snapshot["data"]["report"]["status"] in TERMINAL_STATUSES:
+                    return
+            elif isinstance(item, StreamStarted) and item.reset is not None:
+                yield _reset(item.reset.reason)
