@@ -165,7 +165,11 @@ def test_without_credentials_the_socket_is_closed_with_4403(user):
         ({"Authorization": "Bearer something"}, []),
         ({}, [(b"authorization", b"Token not-a-token")]),
     ]:
-        assert async_to_sync(scenario)(payload, headers) == {"type": "websocket.close", "code": 4403, "reason": "Forbidden"}
+        assert async_to_sync(scenario)(payload, headers) == {
+            "type": "websocket.close",
+            "code": 4403,
+            "reason": "Forbidden",
+        }
 
 
 def test_the_session_cookie_signs_a_browser_in(user, client):
