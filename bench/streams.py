@@ -1,11 +1,11 @@
-"""Resumable streams: the WebSocket and Server-Sent Events side by side.
+"""Resumable streams: the WebSocket, Server-Sent Events and the GraphQL subscription side by side.
 
     .venv/bin/python bench/streams.py [--count 100] [--replay 1000] [--idle 1000] [--idle-seconds 30]
 
 Builds the world of bench/core.py (its own SQLite DB, private Redis, daphne, one worker) and measures:
 1. how long after a report's `finished_at` its `report.succeeded` reaches a client on `/ws/reports/`, then one on
-   `GET /api/v1/events/stream`, each alone, then both connected at once, over --count one-page reports each,
-   submitted one at a time;
+   `GET /api/v1/events/stream`, then one subscribed to `reportEvents` over graphql-transport-ws on `/graphql`, each
+   alone, then all three connected at once, over --count one-page reports each, submitted one at a time;
 2. the replay of --replay missed events: from opening the connection with the cursor (`?after=` on the WebSocket,
    `Last-Event-ID` on SSE) to the last missed event received;
 3. --idle idle SSE streams and --idle idle WebSockets held by the one daphne: its memory before and after, and its
@@ -33,6 +33,7 @@ import websockets  # noqa: E402
 from bench.core import REPORT_BODY, RESULTS, World, cpu_seconds, machine_info, parse_time, say, summarize  # noqa: E402
 
 TERMINAL = {"report.succeeded", "report.failed", "report.cancelled"}
+STREAMS = ("websocket", "sse", "graphql")
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=120.0)
 HANDSHAKES_AT_ONCE = 50
 WRITE_EVENTS = """
@@ -64,8 +65,23 @@ async def _sse_lines(response: httpx.Response):
             name, data = "", ""
 
 
+GRAPHQL_FOLLOW = "subscription { reportEvents { type report { id } } }"
+
+
+async def open_graphql_subscription(stack: contextlib.AsyncExitStack, port: int, token: str):
+    """A graphql-transport-ws socket on /graphql, acknowledged and subscribed to the user's `reportEvents`."""
+    url = f"ws://127.0.0.1:{port}/graphql"
+    socket = await stack.enter_async_context(websockets.connect(url, subprotocols=["graphql-transport-ws"]))
+    await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Token {token}"}}))
+    if json.loads(await socket.recv())["type"] != "connection_ack":
+        raise RuntimeError("the GraphQL socket was not acknowledged")
+    await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": GRAPHQL_FOLLOW}}))
+    return socket
+
+
 async def measure_latency(world: World, streams: tuple[str, ...], count: int, warmup: int, timeout: float) -> dict:
-    """finished_at → report.succeeded on each of `streams` ("websocket", "sse"), connected for the whole run."""
+    """finished_at → report.succeeded on each of `streams` ("websocket", "sse", "graphql"), connected for the whole
+    run."""
     arrivals: dict[str, dict[str, float]] = {stream: {} for stream in streams}
     ws_url = f"ws://127.0.0.1:{world.port}/ws/reports/"
     async with contextlib.AsyncExitStack() as stack:
@@ -96,6 +112,17 @@ async def measure_latency(world: World, streams: tuple[str, ...], count: int, wa
                         arrivals["sse"][json.loads(data)["data"]["report"]["id"]] = received
 
             readers.append(asyncio.create_task(read_sse()))
+        if "graphql" in streams:
+            subscription = await open_graphql_subscription(stack, world.port, world.token)
+
+            async def read_graphql() -> None:
+                async for message in subscription:
+                    received = time.time()
+                    event = json.loads(message).get("payload", {}).get("data", {}).get("reportEvents")
+                    if event and event["type"] in TERMINAL:
+                        arrivals["graphql"][event["report"]["id"]] = received
+
+            readers.append(asyncio.create_task(read_graphql()))
         samples: dict[str, list[float]] = {stream: [] for stream in streams}
         try:
             for index in range(warmup + count):
@@ -214,11 +241,11 @@ def main() -> int:
     try:
         world.start()
         latency = {}
-        for stream in ("websocket", "sse"):
+        for stream in STREAMS:
             say(f"{args.count} reports, each followed on {stream} alone")
             latency.update(asyncio.run(measure_latency(world, (stream,), args.count, args.warmup, args.timeout)))
-        say(f"{args.count} reports, each followed on both at once")
-        together = asyncio.run(measure_latency(world, ("websocket", "sse"), args.count, args.warmup, args.timeout))
+        say(f"{args.count} reports, each followed on all three at once")
+        together = asyncio.run(measure_latency(world, STREAMS, args.count, args.warmup, args.timeout))
         world.stop_worker()
         say(f"replay of {args.replay} missed events")
         replay = asyncio.run(measure_replay(world, args.replay))
@@ -238,7 +265,7 @@ def main() -> int:
     print(f"\nfinished_at -> report.succeeded over {args.count} one-page reports")
     print(f"  {'stream':22} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8}")
     rows = [(f"{name} alone", figures) for name, figures in latency.items()]
-    rows += [(f"{name}, both at once", figures) for name, figures in together.items()]
+    rows += [(f"{name}, all at once", figures) for name, figures in together.items()]
     for label, f in rows:
         print(f"  {label:22} {f['p50']:8.2f} {f['p99']:8.2f} {f['mean']:8.2f} {f['max']:8.2f}")
     ws_ms, sse_ms = replay["websocket_ms"], replay["sse_ms"]

@@ -3,7 +3,9 @@ after the terminal one; a resume with `after`; 4403 without credentials; NOT_FOU
 In process for the protocol's rules, and through daphne with a real worker for a report built end to end."""
 
 import json
+import re
 import uuid
+from pathlib import Path
 
 import pytest
 import websockets.sync.client
@@ -283,3 +285,25 @@ def test_through_daphne_no_credentials_closes_with_4403(live_server_url):
             socket.recv(timeout=TIMEOUT)
 
     assert closed.value.rcvd.code == 4403
+
+
+def test_the_python_example_of_docs_graphql_follows_a_report_and_resumes(live_server_url, make_user, rq_worker):
+    # docs/graphql.md's `follow`, as written
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "graphql.md").read_text()
+    code = re.findall(r"^```python\n(.*?)^```$", doc, flags=re.MULTILINE | re.DOTALL)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/graphql.md", "exec"), namespace)  # noqa: S102
+    ada = make_user("ada", perms=(TEST_PERMISSION,))
+    report_id = (
+        client_for(ada)
+        .post("/api/v1/reports", {"report_type": "test_slow", "parameters": {"seconds": 0.3}}, format="json")
+        .json()["id"]
+    )
+
+    events = list(namespace["follow"](live_server_url, _token(ada), report_id))
+    resumed = list(namespace["follow"](live_server_url, _token(ada), report_id, after=events[1]["id"]))
+
+    assert events[0]["type"] == "report.snapshot" and events[-1]["type"] == "report.succeeded"
+    assert events[-1]["report"]["file"]["url"].endswith(f"/api/v1/reports/{report_id}/file")
+    logged = list(Event.objects.filter(report_id=report_id).order_by("sequence").values_list("id", flat=True))
+    assert [event["id"] for event in resumed] == logged[logged.index(events[1]["id"]) + 1 :]
