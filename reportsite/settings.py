@@ -62,7 +62,7 @@ MIDDLEWARE = [
     # /healthz and /readyz, answered before host validation and the HTTPS redirect (reportsite/health.py).
     "reportsite.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "reportsite.static_files.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
