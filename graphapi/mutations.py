@@ -18,7 +18,7 @@ from reports.idempotency import StoredAnswer, idempotency_key_clean, idempotent_
 from reports.parameters import ParameterError
 
 # The input's field names, as GraphQL spells them, for the errors of fields the services name as REST does.
-INPUT_NAMES = {"report_type": "reportType", "callback_url": "callbackUrl"}
+INPUT_NAMES = {"report_type": "reportType", "callback_url": "callbackUrl", "reuse_within": "reuseWithin"}
 
 
 @strawberry.input(description="Overrides your email and SMS notification preferences for this report.")
@@ -35,6 +35,12 @@ class RequestReportInput:
         default=strawberry.UNSET, description="Receives this report's terminal events."
     )
     notify: NotifyInput | None = strawberry.UNSET
+    reuse_within: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Seconds. If you have a report of this type with the same parameters (after defaults) that is "
+        "queued or running, or that succeeded this recently, the answer is that report (`reused: true`) and nothing "
+        "is created. At most 86400.",
+    )
     idempotency_key: str | None = strawberry.field(
         default=strawberry.UNSET,
         description="Repeat the request with the same key (within 24 h) to get the same report again instead of a "
@@ -53,6 +59,8 @@ def _as_body(data: RequestReportInput) -> dict[str, Any]:
         body["parameters"] = data.parameters
     if _given(data.callback_url):
         body["callback_url"] = data.callback_url
+    if _given(data.reuse_within):
+        body["reuse_within"] = data.reuse_within
     if _given(data.notify):
         choices = {name: getattr(data.notify, name) for name in ("email", "sms")}
         body["notify"] = {name: value for name, value in choices.items() if _given(value)}
@@ -90,8 +98,8 @@ def _create(info: Info, user, body: dict[str, Any]) -> ReportPayload:
     payload = ReportCreateInputSerializer(data=body)
     if not payload.is_valid():
         return ReportPayload(report=None, errors=_flatten(payload.errors))
-    report = services.report_create(user=user, **payload.validated_data)
-    return ReportPayload(report=report, errors=[])
+    requested = services.report_request(user=user, **payload.validated_data)
+    return ReportPayload(report=requested.report, errors=[], reused=requested.reused)
 
 
 def _create_once(info: Info, user, body: dict[str, Any], key: str) -> ReportPayload:

@@ -103,4 +103,5 @@ class Query:
                 raise api_error(CURSOR_EXPIRED, str(expired)) from None
         else:
             events = event_list(user=user)
-        return [Event.from_envelope(text) for text in events.values_list("envelope_json", flat=True)[:size]]
+        texts = events.values_list("envelope_json", flat=True)[:size]
+        return [Event.from_envelope(text, user.pk) for text in texts]

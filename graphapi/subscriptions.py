@@ -61,7 +61,7 @@ class Subscription:
             raise not_found()
         async for item in follow_events(user, report_id, after or None):
             if isinstance(item, LoggedEvent):
-                yield ReportEvent.from_envelope(json.loads(item.text))
+                yield ReportEvent.from_envelope(json.loads(item.text), user.pk)
                 if report_id is not None and item.type in TERMINAL_EVENTS:
                     return
             elif isinstance(item, StreamStarted) and report_id is not None and (item.reset or not after):
@@ -70,7 +70,7 @@ class Subscription:
                 snapshot = await _snapshot(user, report_id)
                 if snapshot is None:  # deleted meanwhile
                     raise not_found()
-                yield ReportEvent.from_envelope(snapshot)
+                yield ReportEvent.from_envelope(snapshot, user.pk)
                 if snapshot["data"]["report"]["status"] in TERMINAL_STATUSES:
                     return
             elif isinstance(item, StreamStarted) and item.reset is not None:

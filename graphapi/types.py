@@ -13,6 +13,7 @@ from strawberry import auto
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from reports.links import download_path
 from reports.models import Report, ReportStatus
 from reports.selectors import AvailableReportType
 
@@ -34,6 +35,9 @@ class ReportFailure:
 @strawberry.type(description="A succeeded report's PDF.")
 class ReportFile:
     url: str = strawberry.field(description="Downloads the PDF with the same credentials as the API.")
+    download_url: str = strawberry.field(
+        description="Downloads the PDF with no other credentials until the link expires (an hour by default)."
+    )
     size_bytes: int
     pages: int
     sha256: str
@@ -66,7 +70,11 @@ class ReportNode:
             return None
         path = reverse("api:report-file", kwargs={"report_id": self.id})
         return ReportFile(
-            url=absolute_url(info, path), size_bytes=self.file_size, pages=self.file_pages, sha256=self.file_sha256
+            url=absolute_url(info, path),
+            download_url=absolute_url(info, download_path(self.id, self.requested_by_id)),
+            size_bytes=self.file_size,
+            pages=self.file_pages,
+            sha256=self.file_sha256,
         )
 
 
@@ -74,13 +82,14 @@ def _datetime(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def recorded_report(representation: dict[str, Any]) -> Report:
+def recorded_report(representation: dict[str, Any], owner_id: Any) -> Report:
     """An event's report (SPEC §4.1 as the event recorded it) as an unsaved, read-only Report, so that it is typed
     and resolved exactly as a report read from the database."""
     error = representation.get("error") or {}
     file = representation.get("file") or {}
     report = Report(
         id=representation["id"],
+        requested_by_id=owner_id,
         report_type=representation["report_type"],
         parameters=representation["parameters"],
         status=representation["status"],
@@ -98,9 +107,9 @@ def recorded_report(representation: dict[str, Any]) -> Report:
     return report
 
 
-def _report_of(envelope: dict[str, Any]) -> Report | None:
+def _report_of(envelope: dict[str, Any], owner_id: Any) -> Report | None:
     data = envelope.get("data") or {}
-    return recorded_report(data["report"]) if isinstance(data.get("report"), dict) else None
+    return recorded_report(data["report"], owner_id) if isinstance(data.get("report"), dict) else None
 
 
 @strawberry.type(description="An event of the log.")
@@ -113,14 +122,14 @@ class Event:
     data: JSON = strawberry.field(description="The envelope's `data`, as every other channel carries it.")
 
     @classmethod
-    def from_envelope(cls, text: str) -> "Event":
+    def from_envelope(cls, text: str, owner_id: Any) -> "Event":
         envelope = json.loads(text)
         return cls(
             id=envelope["id"],
             type=envelope["type"],
             sequence=envelope["sequence"],
             timestamp=_datetime(envelope["timestamp"]),
-            report=_report_of(envelope),
+            report=_report_of(envelope, owner_id),
             data=envelope.get("data") or {},
         )
 
@@ -141,13 +150,13 @@ class ReportEvent:
     reason: str | None = strawberry.field(default=None, description="Why, for `stream.reset`.")
 
     @classmethod
-    def from_envelope(cls, envelope: dict[str, Any]) -> "ReportEvent":
+    def from_envelope(cls, envelope: dict[str, Any], owner_id: Any) -> "ReportEvent":
         return cls(
             id=envelope["id"],
             type=envelope["type"],
             sequence=envelope["sequence"],
             timestamp=_datetime(envelope["timestamp"]),
-            report=_report_of(envelope),
+            report=_report_of(envelope, owner_id),
         )
 
 
@@ -213,4 +222,7 @@ class ReportPayload:
     errors: list[FieldError]
     replayed: bool = strawberry.field(
         default=False, description="True when an earlier request with the same `idempotencyKey` made this report."
+    )
+    reused: bool = strawberry.field(
+        default=False, description="True when an earlier report answers the request (`reuseWithin`)."
     )

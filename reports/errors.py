@@ -31,6 +31,12 @@ class ReportFileExpired(ReportError):
     code = "file_expired"
 
 
+class DownloadLinkRefused(ReportError):
+    """A signed download link that is tampered with, expired, or made for another report."""
+
+    code = "link_refused"
+
+
 class IdempotencyKeyInvalid(ReportError):
     code = "idempotency_key_invalid"
 

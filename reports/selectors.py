@@ -2,16 +2,19 @@
 
 import copy
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from common import access_cache
 from common.ids import looks_like_id
 from reports.errors import ReportTypeNotPermitted, ReportTypeUnknown
-from reports.models import Report, ReportTypeConfig
+from reports.links import download_owner
+from reports.models import Report, ReportStatus, ReportTypeConfig
 from reports.registry import ReportType, report_types
 
 
@@ -112,10 +115,39 @@ def report_list(
     return reports.order_by("-created_at", "-id")
 
 
+# Candidates looked at for a reuse: the newest of the type are the ones that can match.
+REUSE_CANDIDATES = 50
+
+
+def report_find_reusable(
+    *, user: AbstractBaseUser, report_type: str, parameters: dict[str, Any], within: int
+) -> Report | None:
+    """The user's newest report of the type with exactly these (effective) parameters that is queued or running, or
+    succeeded less than `within` seconds ago (so its file is still kept). Parameters are compared as values, not as
+    stored text: JSON key order differs between databases."""
+    recent = timezone.now() - timedelta(seconds=within)
+    candidates = (
+        Report.objects.filter(requested_by=user, report_type=report_type)
+        .filter(
+            Q(status__in=[ReportStatus.QUEUED, ReportStatus.RUNNING])
+            | Q(status=ReportStatus.SUCCEEDED, finished_at__gte=recent)
+        )
+        .order_by("-created_at", "-id")[:REUSE_CANDIDATES]
+    )
+    return next((report for report in candidates if report.parameters == parameters), None)
+
+
 def report_get(*, user: AbstractBaseUser, report_id: str) -> Report | None:
     if not looks_like_id(report_id):
         return None
     return Report.objects.filter(requested_by=user, id=report_id).first()
+
+
+def report_for_download_link(*, token: str, report_id: str) -> Report | None:
+    """The report a signed download link opens (reports/links.py): only its owner's report of that id. Raises
+    DownloadLinkRefused for a link that is not valid for it."""
+    owner = download_owner(token, report_id)
+    return Report.objects.filter(id=report_id, requested_by_id=owner).first()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -17,6 +18,7 @@ from common.netsafety import UnsafeDestination, resolve_destination
 from reports import jobs, lifecycle
 from reports.admission import report_rate_check
 from reports.errors import ReportFileExpired, ReportFileNotReady, ReportNotCancellable, ReportNotRetryable
+from reports.estimates import build_time_record
 from reports.lifecycle import TransitionRefused, report_enter, report_transition
 from reports.models import Report, ReportStatus
 from reports.notify import notify_clean
@@ -24,7 +26,7 @@ from reports.overload import report_admission_check
 from reports.parameters import ParameterError, validate_parameters
 from reports.registry import BuildContext, report_types
 from reports.rendering import render_report
-from reports.selectors import report_type_for_user, report_type_limits
+from reports.selectors import report_find_reusable, report_type_for_user, report_type_limits
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,30 @@ def report_create(
     Every way to ask for a report (API, UI, admin export, retry) comes here, so each passes the same gates: the
     requester's rate and the queue's backlog (reports/admission.py). `notify` overrides the user's email/SMS
     preferences for this report (SPEC §4)."""
+    return report_request(
+        user=user, report_type=report_type, parameters=parameters, callback_url=callback_url, notify=notify
+    ).report
+
+
+@dataclass(frozen=True)
+class Requested:
+    report: Report
+    reused: bool  # an earlier report answers the request (`reuse_within`); nothing was created
+
+
+def report_request(
+    *,
+    user: AbstractBaseUser,
+    report_type: str,
+    parameters: Any,
+    callback_url: str = "",
+    notify: dict[str, bool] | None = None,
+    reuse_within: int | None = None,
+) -> Requested:
+    """report_create, or with `reuse_within` (seconds, SPEC §17) the caller's report of the same type and the same
+    effective parameters (after the admin's defaults and the type's cleaning) that is queued or running, or that
+    succeeded that recently and is still kept: its result is as fresh as the caller asked for, at no cost. A reused
+    report passes the same gates of rate and validation; only the backlog's does not apply, as nothing is added."""
     report_rate_check(user)
     _check_parameters_size(parameters)
     available = report_type_for_user(user=user, key=report_type)
@@ -62,6 +88,10 @@ def report_create(
     )
     values = available.report_type.clean(values)
     available.report_type.authorize(user, values)
+    if reuse_within:
+        reusable = report_find_reusable(user=user, report_type=available.key, parameters=values, within=reuse_within)
+        if reusable is not None:
+            return Requested(reusable, reused=True)
     report_admission_check()
     # The report and its report.queued event commit together (in the caller's transaction when there is one, as for
     # an idempotent POST). Once they have, its render is enqueued, first, so that a worker can start on it while
@@ -74,7 +104,7 @@ def report_create(
             partial(jobs.enqueue_render, report.id, timeout=available.timeout, isolated=available.report_type.isolated)
         )
         report_enter(report)
-    return report
+    return Requested(report, reused=False)
 
 
 def _check_parameters_size(parameters: Any) -> None:
@@ -197,7 +227,7 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
     try:
         # Only the attempt that claimed it finishes it: not after a cancel, nor once it was given up on as lost and
         # tried again.
-        return report_transition(
+        finished = report_transition(
             report.id,
             lifecycle.SUCCEED,
             # The time is taken under the lock: the report is finished once this transaction can commit.
@@ -214,6 +244,9 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
     except TransitionRefused as refused:
         report.file.storage.delete(stored_name)  # the result is not wanted
         return refused.report
+    # After the commit and its event: the next estimates of this type's Retry-After learn from this build.
+    build_time_record(finished.report_type, (finished.finished_at - finished.started_at).total_seconds())
+    return finished
 
 
 def report_fail(report_id: str, *, code: str, message: str) -> Report | None:

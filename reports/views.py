@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -155,8 +156,12 @@ def report_new_of_type(request: HttpRequest, key: str) -> HttpResponse:
 
     form = ReportParametersForm(available, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
+        # Unless asked for a new one, a report like this from the last while is offered instead (SPEC §17's reuse).
+        reuse_within = None if request.POST.get("build_new") else settings.REPORT_UI_REUSE_OFFER_SECONDS
         try:
-            report = services.report_create(user=request.user, report_type=key, parameters=form.parameters())
+            requested = services.report_request(
+                user=request.user, report_type=key, parameters=form.parameters(), reuse_within=reuse_within
+            )
         except ParameterError as error:
             form.add_parameter_errors(error)
         except (ReportTypeUnknown, ReportTypeNotPermitted) as error:
@@ -164,8 +169,11 @@ def report_new_of_type(request: HttpRequest, key: str) -> HttpResponse:
         except (ReportRateLimited, ServiceOverloaded) as error:
             return _not_now(request, available, form, error)
         else:
+            if requested.reused:
+                context = {"available": available, "form": form, "similar": ReportView(requested.report)}
+                return render(request, "ui/report_form.html", context)
             messages.success(request, "Report requested. This page follows it live.")
-            return redirect("ui:report-detail", report_id=report.id)
+            return redirect("ui:report-detail", report_id=requested.report.id)
     status = 400 if form.errors else 200
     return render(request, "ui/report_form.html", {"available": available, "form": form}, status=status)
 

@@ -27,6 +27,8 @@ if not SECRET_KEY:
             "on this machine, `make up` sets DJANGO_DEBUG=1 and a key of its own (docs/configuration.md)."
         )
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+# Keys of before a rotation: sessions and signed download links made with them keep working (docs/security.md).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", "")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 # The site's public base URL, for links built outside a request (events, webhooks, emails).
@@ -265,8 +267,21 @@ SPECTACULAR_SETTINGS = {
 
 # --- Reports --------------------------------------------------------------------------------------------------------
 REPORT_RETENTION_DAYS = env_int("REPORT_RETENTION_DAYS", 30)
-# Seconds a client is told to wait before polling a report that is not finished yet.
+# A pending report's Retry-After is an estimate of the seconds it has left (reports/estimates.py): its place in the
+# queue, the recent median build time of its type, the workers listening. This is the build time assumed for a type
+# with no recent builds, and the answer when Redis cannot be asked.
 REPORT_POLL_RETRY_AFTER = env_int("REPORT_POLL_RETRY_AFTER", 1)
+# The estimate is at most this: a client that waits longer would miss a worker added meanwhile.
+REPORT_RETRY_AFTER_MAX = env_int("REPORT_RETRY_AFTER_MAX", 300)
+# Long poll (SPEC §17): `Prefer: wait=N` on GET /api/v1/reports/{id} waits at most this many seconds.
+REPORT_MAX_WAIT_SECONDS = env_int("REPORT_MAX_WAIT_SECONDS", 30)
+# Signed download links (SPEC §17): how long a `download_url` works.
+REPORT_LINK_TTL_SECONDS = env_int("REPORT_LINK_TTL_SECONDS", 3600)
+# `reuse_within` (SPEC §17) is at most this many seconds.
+REPORT_REUSE_MAX_SECONDS = 86400
+# The web UI's New report offers the requester's report of the same type and parameters from this recently (queued,
+# running, or succeeded) before building another; 0: never.
+REPORT_UI_REUSE_OFFER_SECONDS = env_int("REPORT_UI_REUSE_OFFER_SECONDS", 3600)
 # A report still queued or running this long past its timeout is failed by the reaper.
 REPORT_STUCK_GRACE_SECONDS = env_int("REPORT_STUCK_GRACE_SECONDS", 120)
 

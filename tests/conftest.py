@@ -21,6 +21,7 @@ from rq import Worker
 
 from common import access_cache
 from notifications.messages import sms
+from reports import estimates
 from scripts.private_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,7 @@ def forget_cached_access(request) -> Iterator[None]:
     flushed between tests without the signals that keep the cache right (reports/access_cache.py). A server
     process outlives a test, so after one that used it every process is told to forget."""
     access_cache.clear()
+    estimates.forget_figures()  # build times and worker counts read for Retry-After estimates
     yield
     access_cache.clear()
     if "live_server_url" in request.fixturenames:

@@ -100,4 +100,8 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/schema", get_wsgi_application()
     suppress_health_check=list(HealthCheck),
 )
 def test_api_answers_as_its_schema_says(case, token):
+    # A long poll waits on the channel layer in an async view, which this in-process WSGI harness cannot host (its
+    # database access closes the test's connection); tests/test_operations.py drives it through daphne.
+    if case.headers:
+        case.headers.pop("Prefer", None)
     case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)

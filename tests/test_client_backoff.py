@@ -300,3 +300,46 @@ def test_backoff_refuses_nonsense():
         Backoff(initial=5, maximum=1)
     with pytest.raises(ValueError):
         Backoff(initial=0)
+
+
+def test_a_long_poll_that_the_server_held_is_sent_again_at_once(server, time_):
+    # Given a server that holds each GET (Preference-Applied) and answers queued twice, then succeeded
+    held = {"Preference-Applied": "wait=25"}
+    server.script(
+        "GET",
+        REPORT_PATH,
+        Answer(body=report("queued"), headers={**held, "Retry-After": "9"}),
+        Answer(body=report("running"), headers=held),
+        Answer(body=report("succeeded"), headers=held),
+    )
+    client = make_client(server, time_, Backoff(initial=0.5, multiplier=2, maximum=30))
+
+    finished = client.wait("rep_scripted", timeout=600)
+
+    # Then every request asked to be held, and none was followed by a sleep: the server did the waiting
+    assert finished["status"] == "succeeded"
+    assert [headers.get("Prefer") for _, _, headers in server.requests] == ["wait=25"] * 3
+    assert time_.sleeps == []
+
+
+def test_a_server_that_does_not_hold_requests_is_polled_with_backoff_and_the_last_wait_fits_the_deadline(server, time_):
+    server.script("GET", REPORT_PATH, Answer(body=report("queued")), Answer(body=report("succeeded")))
+    client = make_client(server, time_, Backoff(initial=0.5, multiplier=2, maximum=30))
+
+    assert client.wait("rep_scripted", timeout=600)["status"] == "succeeded"
+    assert time_.sleeps == [0.5]
+
+    # And with less than 25 s left, a long poll asks only for what is left
+    server.requests.clear()
+    server.script("GET", REPORT_PATH, Answer(body=report("succeeded")))
+    client.wait("rep_scripted", timeout=7.5)
+    assert server.requests[0][2]["Prefer"] == "wait=7"
+
+
+def test_polling_is_still_there_when_asked_for(server, time_):
+    server.script("GET", REPORT_PATH, Answer(body=report("queued")), Answer(body=report("succeeded")))
+    client = make_client(server, time_, Backoff(initial=0.5, multiplier=2, maximum=30))
+
+    client.wait("rep_scripted", timeout=600, long_poll=False)
+
+    assert "Prefer" not in server.requests[0][2]

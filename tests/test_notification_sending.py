@@ -137,7 +137,8 @@ def test_pdf_is_attached_up_to_the_limit_and_only_linked_over_it(ada, settings):
     run_message_deliveries()
     over = mail.outbox[-1]
     assert over.attachments == []
-    assert "from the report's page." in over.body
+    assert f"{SITE}/api/v1/reports/{report.id}/download?token=" in over.body
+    assert "works without signing in for an hour; after that, from the report's page" in over.body.replace("\n", " ")
     assert f"{SITE}/reports/{report.id}/" in over.body
 
     # When the limit is 0, attachments are off whatever the size

@@ -47,7 +47,8 @@ def reports(user) -> list[Report]:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("with_request", [True, False], ids=["api", "event"])
-def test_the_plain_representation_equals_the_serializer_fields(reports, with_request):
+def test_the_plain_representation_equals_the_serializer_fields(reports, with_request, monkeypatch):
+    monkeypatch.setattr("reports.links._now", lambda: datetime(2026, 3, 1, 13, tzinfo=UTC))  # one download link
     request = RequestFactory().get("/api/v1/reports", secure=True) if with_request else None
     for report in reports:
         expected = drf_fields_representation(report, request)

@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from events.models import Event
 from notifications.messages.sms import SmsMessage
+from reports.links import download_path
 from reports.models import ReportStatus
 from reports.registry import report_types
 
@@ -36,6 +37,8 @@ class ReportOutcome:
     succeeded: bool
     error_message: str
     page_url: str
+    # A signed link that downloads the PDF without signing in, for a while (SPEC §17); empty unless it succeeded.
+    download_url: str
     pages: int | None
     size_bytes: int | None
 
@@ -60,6 +63,8 @@ def report_outcome(event: Event) -> ReportOutcome:
         succeeded=event.type == "report.succeeded",
         error_message=error.get("message", ""),
         page_url=site_url(reverse("ui:report-detail", kwargs={"report_id": report["id"]})),
+        # Made now rather than taken from the event: a retried email still carries a link good for the full time.
+        download_url=site_url(download_path(report["id"], event.user_id)) if file else "",
         pages=file.get("pages"),
         size_bytes=file.get("size_bytes"),
     )
@@ -89,6 +94,15 @@ def _attachment(event: Event, outcome: ReportOutcome) -> tuple[str, bytes] | Non
     return f"{report.report_type}-{report.id}.pdf", content
 
 
+def _lifetime(seconds: int) -> str:
+    """ "an hour", "3 hours", "45 minutes": how long a download link works, in words."""
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return "an hour" if hours == 1 else f"{hours} hours"
+    minutes = max(1, round(seconds / 60))
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
+
+
 def _message_id(delivery_id: str) -> str:
     """Our own Message-ID, so the log can name the email (and Django need not look up this host's name)."""
     return make_msgid(idstring=delivery_id, domain=urlsplit(settings.SITE_URL).hostname or "localhost")
@@ -105,6 +119,7 @@ def report_email(*, event: Event, recipient: str, delivery_id: str) -> EmailMult
         "attached": attachment is not None,
         "size": filesizeformat(outcome.size_bytes) if outcome.size_bytes else "",
         "preferences_url": site_url(reverse("notifications_ui:preferences")),
+        "link_lifetime": _lifetime(settings.REPORT_LINK_TTL_SECONDS),
     }
     email = EmailMultiAlternatives(
         subject=f"{outcome.title} {outcome.outcome} ({outcome.report_id})",

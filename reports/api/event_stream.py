@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from common.api.problems import problem_response
-from common.ws_auth import token_from_header, user_for_token
 from events.streams import LoggedEvent
 from reports import selectors
+from reports.api.request_user import request_user
 from reports.follow import StreamStarted, follow_events
 
 logger = logging.getLogger(__name__)
@@ -29,16 +29,6 @@ logger = logging.getLogger(__name__)
 KEEPALIVE_SECONDS = 15.0
 # How long a client waits before reconnecting after the stream ends (the browser's EventSource reads it).
 RETRY_MILLISECONDS = 2000
-
-
-async def _user(request: HttpRequest) -> AbstractBaseUser | None:
-    """`Authorization: Token <key>` (integrators), else the session (the web UI's EventSource)."""
-    key = token_from_header(request.headers.get("Authorization", ""))
-    if key:
-        user = await user_for_token(key)
-    else:
-        user = await request.auser()
-    return None if isinstance(user, AnonymousUser) or not user.is_authenticated else user
 
 
 @database_sync_to_async
@@ -64,7 +54,7 @@ async def _stream(user: AbstractBaseUser, report_id: str | None, after: str | No
 
 @require_GET
 async def event_stream(request: HttpRequest) -> HttpResponse:
-    user = await _user(request)
+    user = await request_user(request)
     if user is None:
         response = problem_response(401, "not-authenticated", "Authentication required", "Send your API token.")
         response["WWW-Authenticate"] = "Token"

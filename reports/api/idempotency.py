@@ -12,7 +12,7 @@ from reports.models import Report
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # The headers that are part of the answer and come back with a replay.
-STORED_HEADERS = ("Location", "Retry-After")
+STORED_HEADERS = ("Location", "Retry-After", "Report-Reused")
 
 
 def idempotent_post(request: Request, create: Callable[[], tuple[Response, Report]]) -> Response:

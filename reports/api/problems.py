@@ -3,6 +3,7 @@ them)."""
 
 from common.api.problems import register_problem
 from reports.errors import (
+    DownloadLinkRefused,
     IdempotencyKeyInUse,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
@@ -46,6 +47,7 @@ def register() -> None:
     register_problem(ReportNotCancellable, 409, "not-cancellable", "Report cannot be cancelled")
     register_problem(ReportFileNotReady, 409, "file-not-ready", "Report file not ready")
     register_problem(ReportFileExpired, 410, "file-expired", "Report file expired")
+    register_problem(DownloadLinkRefused, 403, "link-refused", "Download link refused")
     register_problem(IdempotencyKeyInUse, 409, "idempotency-key-in-use", "Idempotency key in use")
     register_problem(IdempotencyKeyReused, 422, "idempotency-key-reused", "Idempotency key reused")
     register_problem(ServiceOverloaded, 503, "overloaded", "Service overloaded")

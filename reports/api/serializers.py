@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api.serializers import StrictBooleanField, StrictInputSerializer
+from reports.links import download_path
 from reports.models import Report, ReportStatus
 from reports.selectors import AvailableReportType
 
@@ -44,6 +45,14 @@ class ReportCreateInputSerializer(StrictInputSerializer):
     notify = NotifyInputSerializer(
         required=False, help_text="Overrides your email and SMS notification preferences for this report."
     )
+    reuse_within = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.REPORT_REUSE_MAX_SECONDS,
+        help_text="Seconds. If you have a report of this type with the same parameters (after defaults) that is "
+        "queued or running, or that succeeded this recently, the answer is that report (200, `Report-Reused: true`) "
+        "and nothing is created.",
+    )
 
 
 class ReportListFilterSerializer(serializers.Serializer):
@@ -57,7 +66,11 @@ class ReportErrorSerializer(serializers.Serializer):
 
 
 class ReportFileSerializer(serializers.Serializer):
-    url = serializers.URLField()
+    url = serializers.URLField(help_text="Downloads the PDF with your credentials.")
+    download_url = serializers.URLField(
+        help_text="Downloads the PDF with no other credentials until the link expires (REPORT_LINK_TTL_SECONDS, an "
+        "hour by default); for emails, chat messages and browsers."
+    )
     size_bytes = serializers.IntegerField()
     pages = serializers.IntegerField()
     sha256 = serializers.CharField()
@@ -104,6 +117,7 @@ def report_representation(report: Report, request=None) -> dict[str, Any]:
     if report.status == ReportStatus.SUCCEEDED and report.file:
         file = {
             "url": file_url,
+            "download_url": _absolute(request, download_path(report.id, report.requested_by_id)),
             "size_bytes": report.file_size,
             "pages": report.file_pages,
             "sha256": report.file_sha256,
@@ -169,8 +183,10 @@ class ReportOutputSerializer(serializers.ModelSerializer):
     def get_file(self, report: Report) -> dict[str, Any] | None:
         if report.status != ReportStatus.SUCCEEDED or not report.file:
             return None
+        request = self.context.get("request")
         return {
-            "url": _absolute(self.context.get("request"), self._path("api:report-file", report)),
+            "url": _absolute(request, self._path("api:report-file", report)),
+            "download_url": _absolute(request, download_path(report.id, report.requested_by_id)),
             "size_bytes": report.file_size,
             "pages": report.file_pages,
             "sha256": report.file_sha256,

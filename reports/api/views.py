@@ -1,9 +1,9 @@
 """One view per operation; each translates HTTP to a service or selector call and back."""
 
-from django.conf import settings
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +27,7 @@ from reports.api.serializers import (
     ReportOutputSerializer,
     ReportTypeOutputSerializer,
 )
+from reports.estimates import seconds_left
 from reports.models import Report
 
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
@@ -37,8 +38,16 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="Repeat the POST with the same key (within 24 h) to get the first answer again instead of a second "
     "report; a UUID is a good key.",
 )
+REUSED_HEADER = "Report-Reused"
 CREATED_HEADERS = [
-    OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[201], description="The report's URL."),
+    OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[200, 201], description="The report's URL."),
+    OpenApiParameter(
+        REUSED_HEADER,
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="true: an earlier report of yours answers this request (`reuse_within`); nothing was created.",
+    ),
     OpenApiParameter(
         "Idempotent-Replayed",
         str,
@@ -59,7 +68,7 @@ def _report_or_404(request: Request, report_id: str) -> Report:
 def _report_response(request: Request, report: Report, **kwargs) -> Response:
     response = Response(ReportOutputSerializer(report, context={"request": request}).data, **kwargs)
     if not report.is_terminal:
-        response["Retry-After"] = str(settings.REPORT_POLL_RETRY_AFTER)
+        response["Retry-After"] = str(seconds_left(report))
     return response
 
 
@@ -97,6 +106,9 @@ class ReportListCreateApi(APIView):
         request=ReportCreateInputSerializer,
         parameters=[IDEMPOTENCY_KEY, *CREATED_HEADERS],
         responses={
+            200: OpenApiResponse(
+                ReportOutputSerializer, description="An earlier report answers the request (`reuse_within`)"
+            ),
             201: ReportOutputSerializer,
             400: PROBLEM,
             401: PROBLEM,
@@ -119,16 +131,44 @@ class ReportListCreateApi(APIView):
     def _create(self, request: Request) -> tuple[Response, Report]:
         payload = ReportCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        report = services.report_create(user=request.user, **payload.validated_data)
-        response = _report_response(request, report, status=status.HTTP_201_CREATED)
+        requested = services.report_request(user=request.user, **payload.validated_data)
+        answer = status.HTTP_200_OK if requested.reused else status.HTTP_201_CREATED
+        response = _report_response(request, requested.report, status=answer)
         response["Location"] = response.data["url"]
-        return response, report
+        if requested.reused:
+            response[REUSED_HEADER] = "true"
+        return response, requested.report
 
 
 class ReportDetailApi(OwnedReportApi):
     @extend_schema(
         operation_id="reports_retrieve",
         summary="A report; while it is not finished, Retry-After says when to ask again",
+        description="With `Prefer: wait=N` (a long poll) the answer waits until the report is finished or N seconds "
+        "(at most REPORT_MAX_WAIT_SECONDS, 30 by default) have passed, and says `Preference-Applied: wait=N`.",
+        parameters=[
+            OpenApiParameter(
+                "Prefer",
+                {"type": "string", "pattern": "^.*wait=[0-9]+.*$"},
+                OpenApiParameter.HEADER,
+                description="`wait=N`: hold the answer until the report is finished, at most N seconds (RFC 7240).",
+            ),
+            OpenApiParameter(
+                "Preference-Applied",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="`wait=N` when the answer waited as asked.",
+            ),
+            OpenApiParameter(
+                "Retry-After",
+                int,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="While not finished: an estimate of the seconds it has left (its place in the queue, "
+                "recent build times of its type, the workers running), at least 1.",
+            ),
+        ],
         responses={200: ReportOutputSerializer, **COMMON_ERRORS},
     )
     def get(self, request: Request, report_id: str) -> Response:
@@ -147,15 +187,49 @@ class ReportFileApi(OwnedReportApi):
         },
     )
     def get(self, request: Request, report_id: str) -> FileResponse:
-        report = services.report_file_for_download(report=_report_or_404(request, report_id))
-        response = FileResponse(
-            report.file.open("rb"),
-            as_attachment=True,
-            filename=f"{report.report_type}-{report.id}.pdf",
-            content_type="application/pdf",
-        )
-        response["ETag"] = f'"{report.file_sha256}"'
+        response = _file_response(services.report_file_for_download(report=_report_or_404(request, report_id)))
         response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+def _file_response(report: Report) -> FileResponse:
+    response = FileResponse(
+        report.file.open("rb"),
+        as_attachment=True,
+        filename=f"{report.report_type}-{report.id}.pdf",
+        content_type="application/pdf",
+    )
+    response["ETag"] = f'"{report.file_sha256}"'
+    return response
+
+
+class ReportDownloadApi(APIView):
+    """A signed link's download (SPEC §17): the token is the only credential, so none other is asked for."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="reports_download",
+        summary="Download the PDF by a signed link (a report's `file.download_url`), with no other credentials",
+        parameters=[OpenApiParameter("token", str, OpenApiParameter.QUERY, required=True)],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(description="The PDF file"),
+            403: OpenApiResponse(ProblemSerializer, description="The link is tampered with, expired or another's"),
+            404: PROBLEM,
+            409: PROBLEM,
+            410: PROBLEM,
+        },
+        auth=[],
+    )
+    def get(self, request: Request, report_id: str) -> FileResponse:
+        report = selectors.report_for_download_link(token=request.query_params.get("token", ""), report_id=report_id)
+        if report is None:
+            raise Http404
+        response = _file_response(services.report_file_for_download(report=report))
+        # The URL is a credential: not kept by caches, not sent on as a Referer.
+        response["Cache-Control"] = "private, no-store"
+        response["Referrer-Policy"] = "no-referrer"
         return response
 
 
