@@ -137,6 +137,14 @@ class ReportsClient:
     def get_report(self, report_id: str) -> Report:
         return self.fetch_report(report_id)[0]
 
+    def long_poll(self, report_id: str, seconds: int) -> tuple[Report, float | None, bool]:
+        """GET with `Prefer: wait=<seconds>` (SPEC §17): the server answers when the report finishes or the time is
+        up. Also says whether the server honoured the wait (`Preference-Applied`); one that did not answered at
+        once, as a poll. `seconds` must stay below the client's read timeout."""
+        response = self.request("GET", self.report_path(report_id), headers={"Prefer": f"wait={seconds}"})
+        applied = response.headers.get("Preference-Applied", "").replace(" ", "").lower() == f"wait={seconds}"
+        return response.json(), parse_retry_after(response.headers.get("Retry-After")), applied
+
     def wait(
         self,
         report_id: str,
@@ -145,14 +153,19 @@ class ReportsClient:
         websocket: bool = False,
         stream: str | None = None,
         fallback: bool = True,
+        long_poll: bool = True,
     ) -> Report:
         """Until the report is finished (succeeded, failed, cancelled or expired); `DeadlineExceeded` after
-        `timeout` seconds. By polling; or following its events (`stream`: "websocket" or "sse"; `websocket=True` is
+        `timeout` seconds. By long polling (one request that the server holds until the end, again every ~25 s),
+        which becomes plain polling with backoff against a server that does not hold requests; by plain polling
+        (`long_poll=False`); or following its events (`stream`: "websocket" or "sse"; `websocket=True` is
         "websocket"), resuming after a drop and falling back to polling if the stream cannot be opened."""
         deadline = Deadline(timeout, self.clock)
         stream = stream or ("websocket" if websocket else None)
         if stream is not None:
             return waiting.wait_by_stream(self, report_id, deadline, stream=stream, fallback=fallback)
+        if long_poll:
+            return waiting.wait_by_long_poll(self, report_id, deadline)
         return waiting.wait_by_polling(self, report_id, deadline)
 
     def follow_events(

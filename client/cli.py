@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="follow its events (resuming after a drop) instead of polling; polls if the stream cannot be opened",
     )
     wait.add_argument("--websocket", action="store_true", help="the same as --stream websocket")
+    wait.add_argument(
+        "--poll", action="store_true", help="poll with backoff instead of long polling (one request held until the end)"
+    )
     wait.add_argument("--timeout", type=float, default=300.0, help="overall deadline in seconds (default 300)")
     wait.add_argument("--initial-interval", type=float, default=0.5, help="first backoff ceiling, s (0.5)")
     wait.add_argument("--max-interval", type=float, default=30.0, help="longest gap between polls, s (30)")
@@ -171,7 +174,7 @@ def _call(client: ReportsClient, args: argparse.Namespace) -> int:
         return _events(client, args)
     if args.command == "wait":
         stream = args.stream or ("websocket" if args.websocket else None)
-        report = client.wait(args.report_id, timeout=args.timeout, stream=stream)
+        report = client.wait(args.report_id, timeout=args.timeout, stream=stream, long_poll=not args.poll)
         _print(report)
         if report["status"] != "succeeded":
             _error(f"report {report['id']} is {report['status']}" + _reason(report))

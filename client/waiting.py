@@ -1,10 +1,11 @@
-"""Waiting for a report to finish: by polling its URL, or by following its events over the WebSocket
-(`links.events`) or Server-Sent Events.
+"""Waiting for a report to finish: by long polling its URL (the default), by polling it, or by following its events
+over the WebSocket (`links.events`) or Server-Sent Events.
 
-Polling needs nothing but HTTP and survives any network; a stream learns of the end as it happens, with one
-connection instead of a request per poll, and resumes after a drop from the last event it saw (client/streams.py).
-A stream that cannot be opened at all falls back to polling, so that choosing one never makes a wait less
-reliable.
+Long polling is polling whose every request the server holds until the report finishes: one request where polling
+makes several, and the answer as soon as it is known. Polling needs nothing but HTTP and survives any network; a
+stream learns of the end as it happens, with one connection instead of a request per poll, and resumes after a drop
+from the last event it saw (client/streams.py). A stream that cannot be opened at all falls back to polling, so
+that choosing one never makes a wait less reliable.
 """
 
 from __future__ import annotations
@@ -46,6 +47,46 @@ def wait_by_polling(client: ReportsClient, report_id: str, deadline: Deadline) -
             raise DeadlineExceeded(deadline.seconds or 0.0, report)
         delay = client.backoff.delay(attempt, retry_after=retry_after, rng=client.rng)
         # The last sleep ends at the deadline, for one final look before giving up.
+        client.sleep(min(delay, deadline.remaining()))
+        attempt += 1
+
+
+# The longest a long poll asks the server to hold it: under the server's cap (30 s by default) and under the idle
+# timeouts of most proxies, so that a held request is not cut on its way.
+LONG_POLL_SECONDS = 25
+# A long poll's read may take the wait plus this before the client's timeout cuts it.
+LONG_POLL_MARGIN_SECONDS = 5
+
+
+def wait_by_long_poll(client: ReportsClient, report_id: str, deadline: Deadline) -> Report:
+    """GET the report with `Prefer: wait=N` until it is finished: each request returns as the report finishes, or
+    after N seconds, and is sent again at once. An answer that did not wait (a server that does not long-poll, a
+    deadline under a second) and every error are waited out as polling waits them out, with backoff."""
+    report: Report | None = None
+    attempt = 0
+    read_timeout = client.http.timeout.read or LONG_POLL_SECONDS + LONG_POLL_MARGIN_SECONDS
+    while True:
+        seconds = int(min(LONG_POLL_SECONDS, read_timeout - LONG_POLL_MARGIN_SECONDS, deadline.remaining()))
+        retry_after, waited = None, False
+        try:
+            if seconds >= 1:
+                report, retry_after, waited = client.long_poll(report_id, seconds)
+            else:
+                report, retry_after = client.fetch_report(report_id)
+        except ClientError as error:
+            if not is_retryable(error):
+                raise
+            retry_after = getattr(error, "retry_after", None)
+            logger.info("long polling %s: %s; trying again", report_id, str(error).splitlines()[0])
+        else:
+            if report.get("status") in TERMINAL_STATUSES:
+                return report
+        if deadline.expired:
+            raise DeadlineExceeded(deadline.seconds or 0.0, report)
+        if waited:
+            attempt = 0  # the server held the request for its full time: ask again now
+            continue
+        delay = client.backoff.delay(attempt, retry_after=retry_after, rng=client.rng)
         client.sleep(min(delay, deadline.remaining()))
         attempt += 1
 
