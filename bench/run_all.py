@@ -144,6 +144,19 @@ def render(results: dict, machine: dict, command: str) -> str:
         f"| webhooks: a hanging endpoint costs the others < 10 % | {hooks['hanging_endpoint_cost'] * 100:.1f} % | "
         f"{verdict(hooks['hanging_endpoint_cost'] < 0.10)} |",
     ]
+    long_poll = live["summary"].get("finished_to_long_poll_ms")
+    held = live.get("held_long_polls")
+    if long_poll:
+        lines.append(
+            f"| long poll: `finished_at` → the client's answer p50 ≤ 5 ms | {long_poll['p50']:.2f} ms | "
+            f"{verdict(long_poll['p50'] <= 5)} |"
+        )
+    if held:
+        all_held = held["held_for_the_whole_wait"] == held["long_polls"]
+        lines.append(
+            f"| long poll: {held['long_polls']} held at once by one daphne, < 100 MB more | "
+            f"+{held['rss_added_mb']:.0f} MB | {verdict(held['rss_added_mb'] < 100 and all_held)} |"
+        )
     streams = results.get("streams")
     if streams:
         ws, sse, idle = streams["latency"]["websocket"], streams["latency"]["sse"], streams["idle"]
@@ -220,7 +233,7 @@ def render(results: dict, machine: dict, command: str) -> str:
         "",
         f"POST / GET: {tp['ratio']:.2f} by requests, {tp['ratio_by_cpu']:.2f} by daphne CPU per request.",
         "",
-        "## Live push: the end of a report, on the WebSocket and by polling (`bench/live.py`)",
+        "## Live push: the end of a report, on the WebSocket, by polling and by long polling (`bench/live.py`)",
         "",
         provenance(live),
         "",
@@ -235,14 +248,37 @@ def render(results: dict, machine: dict, command: str) -> str:
         f"{post_event['mean']:.1f} | {post_event['max']:.1f} |",
     ]
     if polling:
+        lines.append(
+            f"| `finished_at` → polling client saw it | {polling['p50']:.1f} | {polling['p99']:.1f} | "
+            f"{polling['mean']:.1f} | {polling['max']:.1f} |"
+        )
+    if long_poll:
+        lines.append(
+            f"| `finished_at` → long-polling client saw it | {long_poll['p50']:.1f} | {long_poll['p99']:.1f} | "
+            f"{long_poll['mean']:.1f} | {long_poll['max']:.1f} |"
+        )
+    if polling:
         requests = live["summary"]["polling_requests"]
         lines += [
-            f"| `finished_at` → polling client saw it | {polling['p50']:.1f} | {polling['p99']:.1f} | "
-            f"{polling['mean']:.1f} | {polling['max']:.1f} |",
             "",
             f"The polling client is `client/`'s wait ({live.get('polling_client', 'exponential backoff')}); it "
             f"made {requests['p50']:.0f} GETs per report at the median ({requests['max']:.0f} at most) where the "
             "WebSocket needed one connection for all of them.",
+        ]
+    if long_poll:
+        long_requests = live["summary"]["long_poll_requests"]
+        lines += [
+            "",
+            f"The long-polling client is the same wait's default ({live['long_polling_client']}): "
+            f"{long_requests['p50']:.0f} GET per report at the median ({long_requests['max']:.0f} at most).",
+        ]
+    if held:
+        lines += [
+            "",
+            f"{held['long_polls']} long polls held at once (`Prefer: wait={held['wait_seconds']}`) on a report that "
+            f"stays queued took daphne from {held['rss_before_mb']:.0f} to {held['rss_held_mb']:.0f} MB; "
+            f"{held['held_for_the_whole_wait']} were held their whole wait, and `GET /api/v1/me` answered "
+            f"{held['other_request_meanwhile']} meanwhile.",
         ]
     lines += [
         "",
