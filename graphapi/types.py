@@ -13,6 +13,7 @@ from strawberry import auto
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from reports.events import parsed_time, recorded_report
 from reports.links import download_path
 from reports.models import Report, ReportStatus
 from reports.selectors import AvailableReportType
@@ -78,35 +79,6 @@ class ReportNode:
         )
 
 
-def _datetime(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def recorded_report(representation: dict[str, Any], owner_id: Any) -> Report:
-    """An event's report (SPEC §4.1 as the event recorded it) as an unsaved, read-only Report, so that it is typed
-    and resolved exactly as a report read from the database."""
-    error = representation.get("error") or {}
-    file = representation.get("file") or {}
-    report = Report(
-        id=representation["id"],
-        requested_by_id=owner_id,
-        report_type=representation["report_type"],
-        parameters=representation["parameters"],
-        status=representation["status"],
-        progress=representation["progress"],
-        started_at=_datetime(representation["started_at"]),
-        finished_at=_datetime(representation["finished_at"]),
-        error_code=error.get("code", ""),
-        error_message=error.get("message", ""),
-        file=f"recorded/{representation['id']}.pdf" if file else "",
-        file_size=file.get("size_bytes"),
-        file_pages=file.get("pages"),
-        file_sha256=file.get("sha256", ""),
-    )
-    report.created_at = _datetime(representation["created_at"])  # auto_now_add: not settable in the constructor
-    return report
-
-
 def _report_of(envelope: dict[str, Any], owner_id: Any) -> Report | None:
     data = envelope.get("data") or {}
     return recorded_report(data["report"], owner_id) if isinstance(data.get("report"), dict) else None
@@ -128,7 +100,7 @@ class Event:
             id=envelope["id"],
             type=envelope["type"],
             sequence=envelope["sequence"],
-            timestamp=_datetime(envelope["timestamp"]),
+            timestamp=parsed_time(envelope["timestamp"]),
             report=_report_of(envelope, owner_id),
             data=envelope.get("data") or {},
         )
@@ -155,7 +127,7 @@ class ReportEvent:
             id=envelope["id"],
             type=envelope["type"],
             sequence=envelope["sequence"],
-            timestamp=_datetime(envelope["timestamp"]),
+            timestamp=parsed_time(envelope["timestamp"]),
             report=_report_of(envelope, owner_id),
         )
 

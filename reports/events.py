@@ -4,6 +4,7 @@ Every change of a report writes one event to the log (reports/lifecycle.py); thi
 publishes each, as it is fanned out, to its requester's group on the channel layer, where every socket of that user
 listens (reports/consumers.py)."""
 
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -34,6 +35,36 @@ def report_representation(report: Report) -> dict[str, Any]:
     from reports.api.serializers import report_representation as representation
 
     return representation(report)
+
+
+def parsed_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def recorded_report(representation: dict[str, Any], owner_id: Any) -> Report:
+    """A report as an event recorded it (its SPEC §4.1 representation), as an unsaved, read-only Report: so that it
+    is answered (a long poll) or typed (GraphQL) exactly as a report read from the database would be."""
+    error = representation.get("error") or {}
+    file = representation.get("file") or {}
+    report = Report(
+        id=representation["id"],
+        requested_by_id=owner_id,
+        report_type=representation["report_type"],
+        parameters=representation["parameters"],
+        schedule_id=representation.get("schedule") or "",
+        status=representation["status"],
+        progress=representation["progress"],
+        started_at=parsed_time(representation["started_at"]),
+        finished_at=parsed_time(representation["finished_at"]),
+        error_code=error.get("code", ""),
+        error_message=error.get("message", ""),
+        file=f"recorded/{representation['id']}.pdf" if file else "",
+        file_size=file.get("size_bytes"),
+        file_pages=file.get("pages"),
+        file_sha256=file.get("sha256", ""),
+    )
+    report.created_at = parsed_time(representation["created_at"])  # auto_now_add: not settable in the constructor
+    return report
 
 
 def latest_report_event(report_id: str) -> Event | None:

@@ -12,9 +12,11 @@ one transaction. The event is in the log when the change commits, and only then 
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import transaction
+from django.dispatch import Signal
 
 from events.log import event_record
 from reports.errors import ReportError
@@ -55,6 +57,11 @@ class TransitionRefused(ReportError):
         super().__init__(f"Cannot {move.name} a report that is {state}.")
         self.move = move
         self.report = report
+
+
+# Sent once a report of a schedule's run is finished and committed (its schedule counts its failures); the schedules
+# app listens (schedules/apps.py), as reports/ may not import it.
+report_finished = Signal()
 
 
 def record_report_event(report: Report, event_type: str | None = None) -> None:
@@ -104,4 +111,6 @@ def report_transition(
             setattr(report, name, value)
         report.save(update_fields=["status", *changes])
         record_report_event(report, move.event)
+        if report.schedule_id and report.is_terminal:
+            transaction.on_commit(partial(report_finished.send, sender=Report, report=report))
     return report

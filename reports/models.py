@@ -36,6 +36,8 @@ class Report(models.Model):
     callback_url = models.URLField(max_length=2000, blank=True)
     # Overrides the requester's email/SMS preferences for this report: {"email": bool, "sms": bool}, keys optional.
     notify = models.JSONField(default=dict, blank=True)
+    # The schedule whose run requested it (SPEC §18), else empty. Its id only: schedules/ sits above reports/.
+    schedule_id = models.CharField(max_length=32, blank=True, default="")
     status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
 

@@ -26,7 +26,7 @@ from reports.overload import report_admission_check
 from reports.parameters import ParameterError, validate_parameters
 from reports.registry import BuildContext, report_types
 from reports.rendering import render_report
-from reports.selectors import report_find_reusable, report_type_for_user, report_type_limits
+from reports.selectors import AvailableReportType, report_find_reusable, report_type_for_user, report_type_limits
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,25 @@ class Requested:
     reused: bool  # an earlier report answers the request (`reuse_within`); nothing was created
 
 
+def report_parameters_check(
+    *, user: AbstractBaseUser, report_type: str, parameters: Any
+) -> tuple[AvailableReportType, dict[str, Any]]:
+    """The type as the user may request it and the effective parameters (after the admin's defaults and the type's
+    cleaning), or the error a request would get: for a request, and for a schedule when it is saved."""
+    _check_parameters_size(parameters)
+    available = report_type_for_user(user=user, key=report_type)
+    return available, _effective_parameters(available, user, parameters)
+
+
+def _effective_parameters(available: AvailableReportType, user: AbstractBaseUser, parameters: Any) -> dict[str, Any]:
+    values = validate_parameters(
+        available.report_type.parameters_schema, parameters, defaults=available.default_parameters
+    )
+    values = available.report_type.clean(values)
+    available.report_type.authorize(user, values)
+    return values
+
+
 def report_request(
     *,
     user: AbstractBaseUser,
@@ -67,12 +86,17 @@ def report_request(
     callback_url: str = "",
     notify: dict[str, bool] | None = None,
     reuse_within: int | None = None,
+    schedule_id: str = "",
 ) -> Requested:
     """report_create, or with `reuse_within` (seconds, SPEC §17) the caller's report of the same type and the same
     effective parameters (after the admin's defaults and the type's cleaning) that is queued or running, or that
     succeeded that recently and is still kept: its result is as fresh as the caller asked for, at no cost. A reused
-    report passes the same gates of rate and validation; only the backlog's does not apply, as nothing is added."""
-    report_rate_check(user)
+    report passes the same gates of rate and validation; only the backlog's does not apply, as nothing is added.
+
+    A schedule's run (`schedule_id`) is not held to its owner's rate: the schedules, few and each bounded by its
+    cron, are what set its pace (SPEC §18)."""
+    if not schedule_id:
+        report_rate_check(user)
     _check_parameters_size(parameters)
     available = report_type_for_user(user=user, key=report_type)
     if callback_url:
@@ -83,11 +107,7 @@ def report_request(
         except UnsafeDestination as error:
             raise ParameterError({"callback_url": [str(error)]}, prefix="") from error
     notify = notify_clean(user=user, notify=notify)
-    values = validate_parameters(
-        available.report_type.parameters_schema, parameters, defaults=available.default_parameters
-    )
-    values = available.report_type.clean(values)
-    available.report_type.authorize(user, values)
+    values = _effective_parameters(available, user, parameters)
     if reuse_within:
         reusable = report_find_reusable(user=user, report_type=available.key, parameters=values, within=reuse_within)
         if reusable is not None:
@@ -97,7 +117,12 @@ def report_request(
     # an idempotent POST). Once they have, its render is enqueued, first, so that a worker can start on it while
     # this process fans the event out.
     report = Report(
-        requested_by=user, report_type=available.key, parameters=values, callback_url=callback_url, notify=notify
+        requested_by=user,
+        report_type=available.key,
+        parameters=values,
+        callback_url=callback_url,
+        notify=notify,
+        schedule_id=schedule_id,
     )
     with transaction.atomic(savepoint=False):
         transaction.on_commit(

@@ -455,3 +455,25 @@ def test_the_detail_operation_documents_the_long_poll(api):
     operation = schema["paths"]["/api/v1/reports/{report_id}"]["get"]
     assert "Prefer" in {parameter["name"] for parameter in operation["parameters"]}
     assert "Preference-Applied" in operation["responses"]["200"]["headers"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_poll_ended_by_the_reports_end_answers_what_a_get_answers(user):
+    report = report_create(user=user, report_type="user_access", parameters={})
+    api = client_for(user)
+    renderer = threading.Timer(0.5, report_render, args=(report.id,))
+    renderer.start()
+
+    held = api.get(f"/api/v1/reports/{report.id}", HTTP_PREFER="wait=20")
+    renderer.join()
+    plain = api.get(f"/api/v1/reports/{report.id}")
+
+    assert held.status_code == plain.status_code == 200
+    assert held.json()["status"] == "succeeded"
+    assert _without_token(held.json()) == _without_token(plain.json())
+    assert held["Content-Type"] == plain["Content-Type"] and held["Allow"] == plain["Allow"]
+    assert held["Preference-Applied"] == "wait=20" and "Retry-After" not in held
+
+
+def _without_token(report: dict) -> dict:
+    return {**report, "file": {**report["file"], "download_url": report["file"]["download_url"].split("token=")[0]}}

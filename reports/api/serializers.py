@@ -127,6 +127,7 @@ def report_representation(report: Report, request=None) -> dict[str, Any]:
         "url": url,
         "report_type": report.report_type,
         "parameters": report.parameters,
+        "schedule": report.schedule_id or None,
         "status": report.status,
         "progress": report.progress,
         "created_at": _timestamp(report.created_at),
@@ -145,6 +146,7 @@ def report_representation(report: Report, request=None) -> dict[str, Any]:
 
 class ReportOutputSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    schedule = serializers.SerializerMethodField(help_text="The schedule whose run requested it (sch_...), else null.")
     error = serializers.SerializerMethodField()
     file = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
@@ -156,6 +158,7 @@ class ReportOutputSerializer(serializers.ModelSerializer):
             "url",
             "report_type",
             "parameters",
+            "schedule",
             "status",
             "progress",
             "created_at",
@@ -172,6 +175,10 @@ class ReportOutputSerializer(serializers.ModelSerializer):
 
     def get_url(self, report: Report) -> str:
         return _absolute(self.context.get("request"), self._path("api:report-detail", report))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_schedule(self, report: Report) -> str | None:
+        return report.schedule_id or None
 
     @extend_schema_field(ReportErrorSerializer(allow_null=True))
     def get_error(self, report: Report) -> dict[str, str] | None:
