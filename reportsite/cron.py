@@ -8,6 +8,7 @@ from common.queues import DELIVERY_QUEUE, REPORTS_QUEUE
 from events.jobs import purge_events, sweep_events
 from notifications.jobs import purge_sms_sends
 from reports.periodic import expire_reports, purge_idempotency_keys, reap_stuck_reports
+from schedules.jobs import tick as schedules_tick
 
 cron.register(reap_stuck_reports, queue_name=REPORTS_QUEUE, interval=settings.REPORT_REAPER_INTERVAL_SECONDS)
 cron.register(expire_reports, queue_name=REPORTS_QUEUE, cron="17 * * * *")
@@ -17,3 +18,5 @@ cron.register(purge_idempotency_keys, queue_name=REPORTS_QUEUE, cron="43 * * * *
 cron.register(sweep_events, queue_name=DELIVERY_QUEUE, interval=settings.EVENT_SWEEP_INTERVAL_SECONDS)
 cron.register(purge_events, queue_name=DELIVERY_QUEUE, cron="29 * * * *")
 cron.register(purge_sms_sends, queue_name=DELIVERY_QUEUE, cron="31 * * * *")
+# Scheduled reports (SPEC §18): the runs due this minute, each started at its time by the worker's scheduler.
+cron.register(schedules_tick, queue_name=REPORTS_QUEUE, cron="* * * * *")

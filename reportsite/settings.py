@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "events",
     "reports",
     "notifications",
+    "schedules",
     "graphapi",
 ]
 
@@ -306,6 +307,17 @@ IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 # A report's parameters, as compact JSON, take at most this many bytes (SPEC §19): every event of the report carries
 # them to every channel, so they are kept small; a model_table export of many rows names them by filter instead.
 REPORT_MAX_PARAMETERS_BYTES = env_int("REPORT_MAX_PARAMETERS_BYTES", 16 * 1024)
+
+# --- Scheduled reports (SPEC §18) ------------------------------------------------------------------------------------
+# Failed runs in a row that disable a schedule (its owner is told).
+SCHEDULE_MAX_FAILURES = env_int("SCHEDULE_MAX_FAILURES", 3)
+# Domains a schedule may email; empty: the domains of the users' own addresses; "*": any.
+SCHEDULE_RECIPIENT_DOMAINS = env_list("SCHEDULE_RECIPIENT_DOMAINS", "")
+SCHEDULE_MAX_RECIPIENTS = env_int("SCHEDULE_MAX_RECIPIENTS", 20)
+SCHEDULE_MAX_PER_USER = env_int("SCHEDULE_MAX_PER_USER", 50)
+# Each schedule starts its runs a fixed number of seconds (up to this) after its times, so that many schedules due at
+# the same minute start spread over it.
+SCHEDULE_JITTER_SECONDS = env_int("SCHEDULE_JITTER_SECONDS", 30)
 
 # --- The event log and its deliveries (SPEC §14) --------------------------------------------------------------------
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)

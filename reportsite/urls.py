@@ -13,6 +13,7 @@ from reportsite.accounts import ThrottledPasswordResetView
 urlpatterns = [
     path("", include("reports.urls")),
     path("", include("notifications.urls")),
+    path("", include("schedules.urls")),
     path("accounts/password_reset/", ThrottledPasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("reports.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/", include("events.api.urls")),
+    path("api/v1/", include("schedules.api.urls")),
     path("graphql", graphql_view, name="graphql"),
     path("graphql/schema.graphql", schema_sdl, name="graphql-schema"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),

@@ -1,5 +1,5 @@
-"""Dependencies run one way (STYLE.md): common <- events <- reports <- notifications, and the GraphQL API (graphapi)
-beside notifications, over reports. A module that imports against
+"""Dependencies run one way (STYLE.md): common <- events <- reports <- notifications, and beside notifications, over
+reports, the schedules and the GraphQL API (graphapi). A module that imports against
 that direction, anywhere in it (a function's own import too), fails here, as does an import cycle between modules."""
 
 import ast
@@ -10,11 +10,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Each package, and the project packages it must never import.
 FORBIDDEN = {
-    "common": {"events", "reports", "notifications", "graphapi", "reportsite"},
-    "events": {"reports", "notifications", "graphapi", "reportsite"},
-    "reports": {"notifications", "graphapi", "reportsite"},
-    "notifications": {"graphapi", "reportsite"},
-    "graphapi": {"notifications", "reportsite"},
+    "common": {"events", "reports", "notifications", "schedules", "graphapi", "reportsite"},
+    "events": {"reports", "notifications", "schedules", "graphapi", "reportsite"},
+    "reports": {"notifications", "schedules", "graphapi", "reportsite"},
+    "notifications": {"schedules", "graphapi", "reportsite"},
+    "schedules": {"notifications", "graphapi", "reportsite"},
+    "graphapi": {"notifications", "schedules", "reportsite"},
 }
 
 
@@ -61,7 +62,7 @@ def test_the_check_sees_a_forbidden_import(tmp_path):
 
 def test_no_two_modules_import_each_other_at_load_time():
     project = {}
-    for package in ("common", "events", "reports", "notifications", "graphapi", "reportsite"):
+    for package in ("common", "events", "reports", "notifications", "schedules", "graphapi", "reportsite"):
         project.update(_modules(package))
     graph = {
         module: {name for name in _imports(path, module_level_only=True) if name in project and name != module}

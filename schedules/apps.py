@@ -1,0 +1,28 @@
+from django.apps import AppConfig
+
+
+class SchedulesConfig(AppConfig):
+    """Scheduled reports (SPEC §18): a cron in the owner's timezone, a run per due time, the PDF to recipients."""
+
+    name = "schedules"
+    verbose_name = "Scheduled reports"
+
+    def ready(self) -> None:
+        from events import channels
+        from events.types import register_event_type
+        from reports.lifecycle import report_finished
+        from schedules.channels import ScheduleEmailChannel
+        from schedules.services import SCHEDULE_DISABLED_EVENT, SCHEDULE_RUN_FAILED_EVENT, schedule_run_ended
+
+        channels.register(ScheduleEmailChannel())
+        register_event_type(
+            SCHEDULE_DISABLED_EVENT, "A schedule was disabled after failing runs in a row; its owner is emailed."
+        )
+        register_event_type(
+            SCHEDULE_RUN_FAILED_EVENT, "A schedule's run could not request its report; its owner is emailed."
+        )
+
+        def run_ended(sender, report, **kwargs) -> None:
+            schedule_run_ended(report.schedule_id)
+
+        report_finished.connect(run_ended, weak=False, dispatch_uid="schedules.run_ended")
