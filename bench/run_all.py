@@ -106,6 +106,22 @@ def _streams_section(streams: dict) -> list[str]:
     return lines
 
 
+def _schedules_section(result: dict) -> list[str]:
+    spread = result["start_offsets_seconds"]
+    return [
+        "## Scheduled reports: one tick (`bench/schedules.py`)",
+        "",
+        provenance(result),
+        "",
+        f"{result['schedules']:,} weekly schedules all due at the same minute, one tick at that minute: "
+        f"{result['runs_made']:,} runs made in {result['tick_seconds']:.2f} s and {result['tick_queries']:,} SQL "
+        f"queries, each run's start scheduled on RQ ({result['starts_scheduled_on_rq']:,}) at its due time plus its "
+        f"schedule's jitter, {spread['min']} to {spread['max']} s ({spread['distinct']} different seconds). A second "
+        f"tick at the same minute made {result['second_tick_made']}.",
+        "",
+    ]
+
+
 def render(results: dict, machine: dict, command: str) -> str:
     core, live, hooks, tables = results["core"], results["live"], results["webhooks"], results["model_table"]
     lat, tp = core["latency"]["summary"], core["throughput"]
@@ -182,6 +198,14 @@ def render(results: dict, machine: dict, command: str) -> str:
             f"{idle['idle_cpu_percent_of_a_core']:.1f} % | "
             f"{verdict(idle['rss_added_mb'] < 200 and idle['idle_cpu_percent_of_a_core'] < 5)} |",
         ]
+    schedules = results.get("schedules")
+    if schedules:
+        all_made = schedules["runs_made"] == schedules["starts_scheduled_on_rq"] == schedules["schedules"]
+        lines.append(
+            f"| schedules: {schedules['schedules']:,} due in the same minute, every run enqueued within 60 s | "
+            f"one tick, {schedules['tick_seconds']:.1f} s, {schedules['runs_made']:,} runs | "
+            f"{verdict(all_made and schedules['tick_seconds'] < 60 and schedules['second_tick_made'] == 0)} |"
+        )
     if two_thousand:
         lines.append(
             f"| PDF: 2,000-row `model_table` ≤ 0.6 × one bare xhtml2pdf call on its HTML | "
@@ -297,6 +321,7 @@ def render(results: dict, machine: dict, command: str) -> str:
         f"{hanging['seconds_from_worker_ready']:.2f} | {hanging['deliveries_per_second']:.0f} |",
         "",
         *(_streams_section(streams) if streams else []),
+        *(_schedules_section(schedules) if schedules else []),
         "## PDF render by size, and memory (`bench/model_table.py`)",
         "",
         provenance(tables),
@@ -371,7 +396,7 @@ def main() -> int:
         "--reuse",
         nargs="+",
         default=[],
-        choices=["core", "live", "webhooks", "streams", "model_table"],
+        choices=["core", "live", "webhooks", "streams", "schedules", "model_table"],
         help="take these from their newest results file instead of running them again",
     )
     args = parser.parse_args()
@@ -386,6 +411,7 @@ def main() -> int:
             "streams.py",
             ["--count", "30", "--replay", "1000", "--idle", "200", "--idle-seconds", "10"] if quick else [],
         ),
+        "schedules": ("schedules.py", ["--schedules", "200"] if quick else []),
         "model_table": (
             "model_table.py",
             ["--rows", "100", "2000", "--repeat", "1"] if quick else ["--rows", "100", "500", "2000", "10000"],
