@@ -59,8 +59,11 @@ class Subscription:
         user = current_user(info)
         if report_id is not None and not await _owns(user, report_id):
             raise not_found()
+        shown = 0  # the snapshot's sequence: the events it already shows are not sent again
         async for item in follow_events(user, report_id, after or None):
             if isinstance(item, LoggedEvent):
+                if item.sequence <= shown:
+                    continue
                 yield ReportEvent.from_envelope(json.loads(item.text), user.pk)
                 if report_id is not None and item.type in TERMINAL_EVENTS:
                     return
@@ -73,5 +76,6 @@ class Subscription:
                 yield ReportEvent.from_envelope(snapshot, user.pk)
                 if snapshot["data"]["report"]["status"] in TERMINAL_STATUSES:
                     return
+                shown = snapshot["sequence"] or 0
             elif isinstance(item, StreamStarted) and item.reset is not None:
                 yield _reset(item.reset.reason)

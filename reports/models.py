@@ -36,8 +36,9 @@ class Report(models.Model):
     callback_url = models.URLField(max_length=2000, blank=True)
     # Overrides the requester's email/SMS preferences for this report: {"email": bool, "sms": bool}, keys optional.
     notify = models.JSONField(default=dict, blank=True)
-    # The schedule whose run requested it (SPEC §18), else empty. Its id only: schedules/ sits above reports/.
-    schedule_id = models.CharField(max_length=32, blank=True, default="")
+    # The schedule whose run requested it (SPEC §18), else empty. Its id only: schedules/ sits above reports/. The
+    # database default lets a process of the release before (a rolling deploy) insert reports without it.
+    schedule_id = models.CharField(max_length=32, blank=True, default="", db_default="")
     status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
 
