@@ -249,10 +249,12 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
 
     name = report.file.field.generate_filename(report, f"{report.id}.pdf")
     stored_name = report.file.storage.save(name, ContentFile(rendered.content))
+    # Before the report is finished rather than after: the Redis write stays off the path from its end to its event.
+    build_time_record(report.report_type, (timezone.now() - report.started_at).total_seconds())
     try:
         # Only the attempt that claimed it finishes it: not after a cancel, nor once it was given up on as lost and
         # tried again.
-        finished = report_transition(
+        return report_transition(
             report.id,
             lifecycle.SUCCEED,
             # The time is taken under the lock: the report is finished once this transaction can commit.
@@ -269,9 +271,6 @@ def report_render(report_id: str, *, timeout: int | None = None) -> Report | Non
     except TransitionRefused as refused:
         report.file.storage.delete(stored_name)  # the result is not wanted
         return refused.report
-    # After the commit and its event: the next estimates of this type's Retry-After learn from this build.
-    build_time_record(finished.report_type, (finished.finished_at - finished.started_at).total_seconds())
-    return finished
 
 
 def report_fail(report_id: str, *, code: str, message: str) -> Report | None:
