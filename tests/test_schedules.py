@@ -333,3 +333,39 @@ def test_the_next_runs_of_a_cron_for_a_form(api):
         for time in response.json()["next_runs"]
     )
     assert wrong.status_code == 400 and "cron" in wrong.json()["errors"]
+
+
+# --- The admin -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_admin_creates_checks_and_runs_schedules(ada, make_user):
+    admin = make_user("root", is_staff=True, is_superuser=True)
+    browser = Client()
+    browser.force_login(admin)
+    form = {
+        "owner": ada.pk,
+        "name": "From the admin",
+        "report_type": "user_access",
+        "parameters": "{}",
+        "cron": "0 7 * * 1",
+        "timezone": "Europe/Berlin",
+        "recipients": '["ada@example.com"]',
+        "enabled": "on",
+        "runs-TOTAL_FORMS": "0",
+        "runs-INITIAL_FORMS": "0",
+    }
+
+    assert browser.get("/admin/schedules/schedule/add/").status_code == 200
+    refused = browser.post("/admin/schedules/schedule/add/", {**form, "cron": "every monday"})
+    created = browser.post("/admin/schedules/schedule/add/", form)
+
+    assert refused.status_code == 200 and "Five fields" in refused.content.decode()
+    assert created.status_code == 302, created.content.decode()[:2000]
+    schedule = Schedule.objects.get(name="From the admin")
+    assert schedule.owner == ada and schedule.next_run_at is not None
+    ran = browser.post(
+        "/admin/schedules/schedule/", {"action": "run_now", "_selected_action": [schedule.pk]}, follow=True
+    )
+    assert ran.status_code == 200 and "1 of 1 runs requested their report" in ran.content.decode()
+    assert schedule.runs.get().report.schedule_id == schedule.id
