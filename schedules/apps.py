@@ -8,13 +8,27 @@ class SchedulesConfig(AppConfig):
     verbose_name = "Scheduled reports"
 
     def ready(self) -> None:
+        from common.api.problems import register_problem
         from events import channels
         from events.types import register_event_type
         from reports.lifecycle import report_finished
         from schedules.channels import ScheduleEmailChannel
-        from schedules.services import SCHEDULE_DISABLED_EVENT, SCHEDULE_RUN_FAILED_EVENT, schedule_run_ended
+        from schedules.services import (
+            SCHEDULE_DISABLED_EVENT,
+            SCHEDULE_RUN_FAILED_EVENT,
+            ScheduleInvalid,
+            schedule_run_ended,
+        )
 
         channels.register(ScheduleEmailChannel())
+        register_problem(
+            ScheduleInvalid,
+            400,
+            "validation-error",
+            "Invalid schedule",
+            field_errors=lambda error: dict(error.errors),
+            detail="Some fields are not valid.",
+        )
         register_event_type(
             SCHEDULE_DISABLED_EVENT, "A schedule was disabled after failing runs in a row; its owner is emailed."
         )

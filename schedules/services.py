@@ -37,8 +37,13 @@ TICK_BATCH = 5000
 START_GRACE_SECONDS = 120
 
 
-def _invalid(field: str, message: str) -> ParameterError:
-    return ParameterError({field: [message]}, prefix="")
+class ScheduleInvalid(ParameterError):
+    """A schedule's own field (its name, cron, timezone or recipients) that is not valid; the API answers a 400
+    problem titled for the schedule, not for a report's parameters."""
+
+
+def _invalid(field: str, message: str) -> ScheduleInvalid:
+    return ScheduleInvalid({field: [message]}, prefix="")
 
 
 def _recipients_clean(recipients: Any) -> list[str]:

@@ -333,6 +333,7 @@ def test_the_next_runs_of_a_cron_for_a_form(api):
         for time in response.json()["next_runs"]
     )
     assert wrong.status_code == 400 and "cron" in wrong.json()["errors"]
+    assert wrong.json()["title"] == "Invalid schedule"
 
 
 # --- The admin -----------------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from rest_framework.views import APIView
 
 from common.api.pagination import NewestFirstCursorPagination
 from common.api.serializers import PROBLEM
-from reports.parameters import ParameterError
 from schedules import selectors, services
 from schedules.api.serializers import (
     NextRunsQuerySerializer,
@@ -22,6 +21,7 @@ from schedules.api.serializers import (
     schedule_representation,
 )
 from schedules.models import Schedule, ScheduleRun
+from schedules.services import ScheduleInvalid
 from schedules.timing import ScheduleTimingInvalid, cron_clean, next_runs, zone_clean
 
 
@@ -137,6 +137,6 @@ class NextRunsApi(APIView):
         try:
             cron, zone = cron_clean(query.validated_data["cron"]), zone_clean(query.validated_data["timezone"])
         except ScheduleTimingInvalid as error:
-            raise ParameterError({error.field: [str(error)]}, prefix="") from None
+            raise ScheduleInvalid({error.field: [str(error)]}, prefix="") from None
         times = next_runs(cron, zone, timezone.now())
         return Response({"next_runs": [time.astimezone(zone).isoformat() for time in times]})
