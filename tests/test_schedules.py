@@ -114,6 +114,28 @@ def test_a_due_schedule_gets_one_run_started_at_its_time_plus_its_jitter(ada, st
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("first_monday", ["2026-03-23", "2026-10-19"], ids=["spring", "autumn"])
+def test_ticking_weekly_across_a_dst_change_runs_every_monday_at_seven_berlin_time(ada, started, tick, first_monday):
+    start = at(f"{first_monday}T07:00")
+    schedule = services.schedule_save(owner=ada, data=WEEKLY, now=start - timedelta(days=1))
+    # A scheduler ticking every minute, from Sunday to three weeks on, sped up: only the minutes around 07:00 and
+    # each day's noon are ticked, which is where anything could happen
+    minutes = []
+    for day in range(-1, 21):
+        noon = start.replace(hour=12) + timedelta(days=day)
+        minutes += [start + timedelta(days=day, minutes=offset) for offset in (-61, -60, -1, 0, 1, 59, 60, 61)]
+        minutes.append(noon)
+    made = sum(tick(minute) for minute in sorted(minutes))
+
+    runs = list(schedule.runs.order_by("due_at"))
+    assert made == len(runs) == 3
+    assert [run.due_at.astimezone(BERLIN).strftime("%a %d %b %H:%M %Z") for run in runs] == [
+        (start + timedelta(weeks=week)).astimezone(BERLIN).strftime("%a %d %b 07:00 %Z") for week in range(3)
+    ]
+    assert len({run.due_at.astimezone(UTC).hour for run in runs}) == 2  # the change of offset fell between them
+
+
+@pytest.mark.django_db
 def test_times_missed_while_nothing_ticked_make_one_run(ada, started):
     schedule = services.schedule_save(owner=ada, data={**WEEKLY, "cron": "0 7 * * *"}, now=at("2026-03-01T12:00"))
 
