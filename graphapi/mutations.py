@@ -82,10 +82,9 @@ def _flatten(errors: Any, prefix: str = "") -> list[FieldError]:
 
 
 def _parameter_errors(error: ParameterError) -> list[FieldError]:
-    paths = {name: _field_name(".".join(filter(None, [error.prefix, name]))) or None for name in error.errors}
     return [
-        FieldError(field=paths[name], message=text, code=VALIDATION)
-        for name, messages in error.errors.items()
+        FieldError(field=_field_name(path) or None, message=text, code=VALIDATION)
+        for path, messages in error.field_errors().items()
         for text in messages
     ]
 

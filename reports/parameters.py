@@ -17,6 +17,10 @@ class ParameterError(Exception):
         # Where the fields sit in the request body: "parameters" for a type's parameters, "" for top-level fields.
         self.prefix = prefix
 
+    def field_errors(self) -> dict[str, list[str]]:
+        """The messages keyed by each field's path in the request body ("parameters.start_date", "cron")."""
+        return {".".join(filter(None, [self.prefix, field])): messages for field, messages in self.errors.items()}
+
 
 _BOUNDS = {
     "minimum": "at least",

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 
 from reports.parameters import ParameterError
 from schedules import services
+from schedules.forms import add_schedule_errors
 from schedules.models import Schedule, ScheduleRun
 
 
@@ -41,9 +42,7 @@ class ScheduleAdminForm(forms.ModelForm):
         try:
             services.schedule_validate(owner=owner, data=data, schedule=self.instance if self.instance.pk else None)
         except ParameterError as error:
-            for name, messages_ in error.errors.items():
-                field = ".".join(filter(None, [error.prefix, name])).split(".", 1)[0]
-                self.add_error(field if field in self.fields else None, messages_)
+            add_schedule_errors(self, error)
         return cleaned
 
 

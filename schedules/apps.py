@@ -26,7 +26,7 @@ class SchedulesConfig(AppConfig):
             400,
             "validation-error",
             "Invalid schedule",
-            field_errors=lambda error: dict(error.errors),
+            field_errors=lambda error: error.field_errors(),
             detail="Some fields are not valid.",
         )
         register_event_type(

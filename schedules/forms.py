@@ -5,7 +5,16 @@ from typing import Any
 
 from django import forms
 
+from reports.parameters import ParameterError
 from reports.selectors import AvailableReportType
+
+
+def add_schedule_errors(form: forms.BaseForm, error: ParameterError) -> None:
+    """The service's field errors ("parameters.x", "cron", ...) under the form's fields, for the UI and the admin."""
+    for path, messages in error.field_errors().items():
+        field = path.split(".", 1)[0]
+        for message in messages:
+            form.add_error(field if field in form.fields else None, f"{path}: {message}" if "." in path else message)
 
 
 class ScheduleForm(forms.Form):
@@ -47,15 +56,6 @@ class ScheduleForm(forms.Form):
         return [
             line.strip() for line in self.cleaned_data["recipients"].replace(",", "\n").splitlines() if line.strip()
         ]
-
-    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
-        """The service's field errors ("parameters.x", "cron", ...) under the form's fields."""
-        for name, messages in errors.items():
-            field = name.split(".", 1)[0]
-            for message in messages:
-                self.add_error(
-                    field if field in self.fields else None, f"{name}: {message}" if "." in name else message
-                )
 
     @staticmethod
     def initial_of(schedule) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from reports.parameters import ParameterError
 from reports.selectors import report_types_for_user
 from schedules import selectors, services
 from schedules.channels import unsubscribe_claims
-from schedules.forms import ScheduleForm
+from schedules.forms import ScheduleForm, add_schedule_errors
 from schedules.models import Schedule
 from schedules.timing import ScheduleTimingInvalid, cron_clean, next_runs, zone_clean
 
@@ -53,7 +53,7 @@ def schedule_edit(request: HttpRequest, schedule_id: str | None = None) -> HttpR
         try:
             saved = services.schedule_save(owner=request.user, data=form.cleaned_data, schedule=schedule)
         except ParameterError as error:
-            form.add_service_errors({".".join(filter(None, [error.prefix, k])): v for k, v in error.errors.items()})
+            add_schedule_errors(form, error)
         else:
             messages.success(request, "Schedule saved.")
             return redirect("schedules_ui:detail", schedule_id=saved.id)

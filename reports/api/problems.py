@@ -20,7 +20,7 @@ from reports.parameters import ParameterError
 
 def _parameter_errors(error: Exception) -> dict[str, list[str]]:
     assert isinstance(error, ParameterError)
-    return {".".join(filter(None, [error.prefix, field])): messages for field, messages in error.errors.items()}
+    return error.field_errors()
 
 
 def register() -> None:
