@@ -3,40 +3,19 @@ rules as the WebSocket and Server-Sent Events (§15; reports/follow.py)."""
 
 import json
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import strawberry
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from strawberry.types import Info
 
-from common.ids import looks_like_id
 from events.streams import LoggedEvent
 from graphapi.context import current_user
 from graphapi.errors import not_found
 from graphapi.types import ReportEvent
-from reports import selectors
-from reports.events import latest_report_event, snapshot_envelope
-from reports.follow import StreamStarted, follow_events
+from reports.events import TERMINAL_EVENT_TYPES, report_snapshot
+from reports.follow import StreamStarted, follow_events, users_report_exists
 from reports.models import TERMINAL_STATUSES
-
-TERMINAL_EVENTS = frozenset(f"report.{status.value}" for status in TERMINAL_STATUSES)
-
-
-@database_sync_to_async
-def _snapshot(user: AbstractBaseUser, report_id: str) -> dict[str, Any] | None:
-    """The report as it is now, in an event's envelope; None when it is not the user's."""
-    if not looks_like_id(report_id):
-        return None
-    latest = latest_report_event(report_id)  # first: the report read next is at least this new
-    report = selectors.report_get(user=user, report_id=report_id)
-    return None if report is None else snapshot_envelope(report, latest)
-
-
-@database_sync_to_async
-def _owns(user: AbstractBaseUser, report_id: str) -> bool:
-    return selectors.report_get(user=user, report_id=report_id) is not None
 
 
 def _reset(reason: str) -> ReportEvent:
@@ -57,7 +36,7 @@ class Subscription:
         self, info: Info, report_id: strawberry.ID | None = None, after: str | None = None
     ) -> AsyncGenerator[ReportEvent, None]:
         user = current_user(info)
-        if report_id is not None and not await _owns(user, report_id):
+        if report_id is not None and not await users_report_exists(user, report_id):
             raise not_found()
         shown = 0  # the snapshot's sequence: the events it already shows are not sent again
         async for item in follow_events(user, report_id, after or None):
@@ -65,12 +44,12 @@ class Subscription:
                 if item.sequence <= shown:
                     continue
                 yield ReportEvent.from_envelope(json.loads(item.text), user.pk)
-                if report_id is not None and item.type in TERMINAL_EVENTS:
+                if report_id is not None and item.type in TERMINAL_EVENT_TYPES:
                     return
             elif isinstance(item, StreamStarted) and report_id is not None and (item.reset or not after):
                 if item.reset is not None:
                     yield _reset(item.reset.reason)
-                snapshot = await _snapshot(user, report_id)
+                snapshot = await database_sync_to_async(report_snapshot)(user=user, report_id=report_id)
                 if snapshot is None:  # deleted meanwhile
                     raise not_found()
                 yield ReportEvent.from_envelope(snapshot, user.pk)

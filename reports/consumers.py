@@ -8,10 +8,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from common.ids import looks_like_id
 from events.streams import StreamReader
-from reports import selectors
-from reports.events import latest_report_event, snapshot_envelope, user_group
+from reports.events import report_snapshot, user_group
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -96,7 +94,7 @@ class ReportConsumer(_ReportEventsConsumer):
         # The stream's position first, then the snapshot: the snapshot is at least that new, and every later event
         # arrives live.
         missed, reset = await self.start_reading(user, self.report_id)
-        snapshot = await self._snapshot(user, self.report_id)
+        snapshot = await database_sync_to_async(report_snapshot)(user=user, report_id=self.report_id)
         await self.accept()
         if snapshot is None:
             await self.close(code=CLOSE_NOT_FOUND)
@@ -104,11 +102,3 @@ class ReportConsumer(_ReportEventsConsumer):
         await self.send_start(missed, reset)
         if reset is not None or not self.after():
             await self.send_json(snapshot)
-
-    @database_sync_to_async
-    def _snapshot(self, user, report_id: str) -> dict[str, Any] | None:
-        if not looks_like_id(report_id):
-            return None
-        latest = latest_report_event(report_id)  # first: the report read next is at least this new
-        report = selectors.report_get(user=user, report_id=report_id)
-        return None if report is None else snapshot_envelope(report, latest)

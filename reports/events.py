@@ -7,12 +7,15 @@ listens (reports/consumers.py)."""
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from common import live
+from common.ids import looks_like_id
 from events.channels import LiveChannel
 from events.models import Event
-from reports.models import Report
+from reports import selectors
+from reports.models import TERMINAL_STATUSES, Report
 
 REPORT_EVENT_DESCRIPTIONS = {
     "report.queued": "A report was requested (or put back in the queue after its worker was lost).",
@@ -67,6 +70,10 @@ def recorded_report(representation: dict[str, Any], owner_id: Any) -> Report:
     return report
 
 
+# The types of the events that end a report (SPEC §5): a stream that follows one report completes after one.
+TERMINAL_EVENT_TYPES = frozenset(f"report.{status.value}" for status in TERMINAL_STATUSES)
+
+
 def latest_report_event(report_id: str) -> Event | None:
     return Event.objects.filter(report_id=report_id).order_by("-sequence").only("id", "sequence").first()
 
@@ -82,6 +89,15 @@ def snapshot_envelope(report: Report, latest: Event | None) -> dict[str, Any]:
         "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
         "data": {"report": report_representation(report)},
     }
+
+
+def report_snapshot(*, user: AbstractBaseUser, report_id: str) -> dict[str, Any] | None:
+    """The user's report as it is now, in an event's envelope (snapshot_envelope); None when it is not theirs."""
+    if not looks_like_id(report_id):
+        return None
+    latest = latest_report_event(report_id)  # first: the report read next is at least this new
+    report = selectors.report_get(user=user, report_id=report_id)
+    return None if report is None else snapshot_envelope(report, latest)
 
 
 class WebSocketChannel(LiveChannel):

@@ -6,11 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
 
 from events.streams import LoggedEvent, StreamReader, StreamReset
+from reports import selectors
 from reports.events import user_group
+
+
+@database_sync_to_async
+def users_report_exists(user: AbstractBaseUser, report_id: str) -> bool:
+    """Whether the report is the user's: a stream of one report checks it before it starts (404 or NOT_FOUND)."""
+    return selectors.report_get(user=user, report_id=report_id) is not None
 
 
 @dataclass(frozen=True)

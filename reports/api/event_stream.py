@@ -12,16 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from common.api.problems import problem_response
 from events.streams import LoggedEvent
-from reports import selectors
 from reports.api.request_user import request_user
-from reports.follow import StreamStarted, follow_events
+from reports.follow import StreamStarted, follow_events, users_report_exists
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +27,6 @@ logger = logging.getLogger(__name__)
 KEEPALIVE_SECONDS = 15.0
 # How long a client waits before reconnecting after the stream ends (the browser's EventSource reads it).
 RETRY_MILLISECONDS = 2000
-
-
-@database_sync_to_async
-def _owns(user: AbstractBaseUser, report_id: str) -> bool:
-    return selectors.report_get(user=user, report_id=report_id) is not None
 
 
 def _sse(event: LoggedEvent) -> str:
@@ -60,7 +53,7 @@ async def event_stream(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = "Token"
         return response
     report_id = request.GET.get("report") or None
-    if report_id is not None and not await _owns(user, report_id):
+    if report_id is not None and not await users_report_exists(user, report_id):
         return problem_response(404, "not-found", "Not found", "No such report of yours.")
     after = request.headers.get("Last-Event-ID") or request.GET.get("after") or None
     response = StreamingHttpResponse(_stream(user, report_id, after), content_type="text/event-stream")

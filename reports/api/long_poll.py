@@ -28,13 +28,10 @@ from events.streams import LoggedEvent
 from reports import selectors
 from reports.api.request_user import request_user
 from reports.api.serializers import report_representation
-from reports.events import recorded_report
+from reports.events import TERMINAL_EVENT_TYPES, recorded_report
 from reports.follow import StreamStarted, follow_events
-from reports.models import TERMINAL_STATUSES
 
 logger = logging.getLogger(__name__)
-
-TERMINAL_EVENTS = frozenset(f"report.{status.value}" for status in TERMINAL_STATUSES)
 
 
 def requested_wait(prefer: str) -> int | None:
@@ -73,7 +70,7 @@ async def wait_until_finished(user: AbstractBaseUser, report_id: str, seconds: i
                     finished = await _is_finished(user, report_id)
                     if finished is not False:
                         return Waited(applied=bool(finished))
-                elif isinstance(item, LoggedEvent) and item.type in TERMINAL_EVENTS:
+                elif isinstance(item, LoggedEvent) and item.type in TERMINAL_EVENT_TYPES:
                     return Waited(applied=True, ended_by=item)
     except TimeoutError:
         return Waited(applied=True)
