@@ -5,8 +5,6 @@ A recipient's email has the PDF attached up to NOTIFY_EMAIL_ATTACHMENT_MAX_BYTES
 and a signed link (and the List-Unsubscribe headers of RFC 8058) that takes that address off that schedule."""
 
 from collections.abc import Iterable, Sequence
-from email.utils import make_msgid
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -14,6 +12,7 @@ from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from common.mail import mask_address, message_id
 from events.channels import DeliveryChannel, Outcome, SkipDelivery, Target
 from events.models import Delivery, Event
 from reports.links import download_path
@@ -117,18 +116,12 @@ class ScheduleEmailChannel(DeliveryChannel):
         return email
 
     def _message(self, subject: str, body: str, delivery: Delivery) -> EmailMessage:
-        domain = urlsplit(settings.SITE_URL).hostname or "localhost"
-        return EmailMessage(
-            subject=subject,
-            body=body,
-            to=[delivery.target],
-            headers={"Message-ID": make_msgid(idstring=delivery.id, domain=domain), "X-Event-Id": delivery.event_id},
-        )
+        headers = {"Message-ID": message_id(delivery.id), "X-Event-Id": delivery.event_id}
+        return EmailMessage(subject=subject, body=body, to=[delivery.target], headers=headers)
 
     def send(self, prepared: EmailMessage) -> Outcome:
         prepared.send()
         return Outcome(True, receipt=prepared.extra_headers["Message-ID"])
 
     def mask(self, target: str) -> str:
-        local, _, domain = target.partition("@")
-        return f"{local[:1]}{'•' * max(1, len(local) - 1)}@{domain}"
+        return mask_address(target)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives
 
+from common.mail import mask_address
 from events.channels import DeliveryChannel, Outcome, SkipDelivery, Target
 from events.models import Delivery, Event
 from notifications.messages import composing, sms_limits
@@ -50,10 +51,6 @@ def _report_outcome_wanted(event: Event, channel: str) -> NotificationPreference
     return preferences if wanted else None
 
 
-def _mask(local: str, keep: int = 1) -> str:
-    return local[:keep] + "•" * max(1, len(local) - keep)
-
-
 class _MessageChannel(DeliveryChannel):
     lease_seconds = SEND_LEASE_SECONDS
 
@@ -81,8 +78,7 @@ class EmailChannel(_MessageChannel):
         return Outcome(True, receipt=prepared.extra_headers["Message-ID"])
 
     def mask(self, target: str) -> str:
-        local, _, domain = target.partition("@")
-        return f"{_mask(local)}@{domain}"
+        return mask_address(target)
 
 
 class SmsChannel(_MessageChannel):

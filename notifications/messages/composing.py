@@ -7,8 +7,6 @@ the PDF to attach is read from the report itself, and only while it is still the
 
 import logging
 from dataclasses import dataclass
-from email.utils import make_msgid
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -16,6 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from common.mail import message_id
 from events.models import Event
 from notifications.messages.sms import SmsMessage
 from reports.links import download_path
@@ -103,11 +102,6 @@ def _lifetime(seconds: int) -> str:
     return "a minute" if minutes == 1 else f"{minutes} minutes"
 
 
-def _message_id(delivery_id: str) -> str:
-    """Our own Message-ID, so the log can name the email (and Django need not look up this host's name)."""
-    return make_msgid(idstring=delivery_id, domain=urlsplit(settings.SITE_URL).hostname or "localhost")
-
-
 def report_email(*, event: Event, recipient: str, delivery_id: str) -> EmailMultiAlternatives:
     """The email of a finished report: a text part, an HTML alternative, and the PDF when it is small enough."""
     outcome = report_outcome(event)
@@ -125,7 +119,7 @@ def report_email(*, event: Event, recipient: str, delivery_id: str) -> EmailMult
         subject=f"{outcome.title} {outcome.outcome} ({outcome.report_id})",
         body=render_to_string("notifications/email/report_finished.txt", context),
         to=[recipient],
-        headers={"Message-ID": _message_id(delivery_id), "X-Report-Id": outcome.report_id, "X-Event-Id": event.id},
+        headers={"Message-ID": message_id(delivery_id), "X-Report-Id": outcome.report_id, "X-Event-Id": event.id},
     )
     email.attach_alternative(render_to_string("notifications/email/report_finished.html", context), "text/html")
     if attachment is not None:
@@ -141,7 +135,7 @@ def endpoint_disabled_email(*, event: Event, recipient: str, delivery_id: str) -
         subject=f"Webhook endpoint disabled: {endpoint['url']}",
         body=render_to_string("notifications/email/endpoint_disabled.txt", context),
         to=[recipient],
-        headers={"Message-ID": _message_id(delivery_id), "X-Event-Id": event.id},
+        headers={"Message-ID": message_id(delivery_id), "X-Event-Id": event.id},
     )
 
 
