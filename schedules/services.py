@@ -35,6 +35,9 @@ SCHEDULE_RUN_FAILED_EVENT = "schedule.run_failed"
 TICK_BATCH = 5000
 # A run not started this long after its due time (and jitter) is started by the tick itself.
 START_GRACE_SECONDS = 120
+# The fields a schedule's owner sets, and those of them that decide when it runs next.
+EDITABLE = ("name", "report_type", "parameters", "cron", "timezone", "recipients", "enabled")
+TIMING = ("cron", "timezone", "enabled")
 
 
 class ScheduleInvalid(ParameterError):
@@ -54,6 +57,7 @@ def _recipients_clean(recipients: Any) -> list[str]:
         raise _invalid("recipients", f"At most {limit} addresses.")
     allowed = recipient_domains()
     cleaned: list[str] = []
+    seen: set[str] = set()
     for address in recipients:
         address = address.strip()
         try:
@@ -63,7 +67,8 @@ def _recipients_clean(recipients: Any) -> list[str]:
         domain = address.rpartition("@")[2].lower()
         if allowed is not None and domain not in allowed:
             raise _invalid("recipients", f"{domain} is not a domain reports may be sent to.")
-        if address.lower() not in {known.lower() for known in cleaned}:
+        if address.lower() not in seen:
+            seen.add(address.lower())
             cleaned.append(address)
     return cleaned
 
@@ -137,10 +142,6 @@ def schedule_save(
         schedule.consecutive_failures = 0  # resumed: a fresh start
     schedule.save()
     return schedule
-
-
-TIMING = ("cron", "timezone", "enabled")
-EDITABLE = ("name", "report_type", "parameters", "cron", "timezone", "recipients", "enabled")
 
 
 def jitter_seconds(schedule_id: str) -> int:

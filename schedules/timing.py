@@ -75,3 +75,10 @@ def next_run_after(cron: str, zone: ZoneInfo, after: datetime) -> datetime:
 def next_runs(cron: str, zone: ZoneInfo, after: datetime, count: int = 5) -> list[datetime]:
     runs = runs_after(cron, zone, after)
     return [next(runs) for _ in range(count)]
+
+
+def upcoming(cron: str, zone_name: str, after: datetime, count: int = 5) -> list[datetime]:
+    """The next run times of a cron and a timezone as a form gives them, in that timezone: what the UI shows and
+    the API answers. Raises ScheduleTimingInvalid for either."""
+    cron, zone = cron_clean(cron), zone_clean(zone_name)
+    return [time.astimezone(zone) for time in next_runs(cron, zone, after, count)]

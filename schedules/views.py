@@ -17,7 +17,7 @@ from schedules import selectors, services
 from schedules.channels import unsubscribe_claims
 from schedules.forms import ScheduleForm, add_schedule_errors
 from schedules.models import Schedule
-from schedules.timing import ScheduleTimingInvalid, cron_clean, next_runs, zone_clean
+from schedules.timing import ScheduleTimingInvalid, upcoming
 
 
 def _own(request: HttpRequest, schedule_id: str) -> Schedule:
@@ -30,8 +30,7 @@ def _own(request: HttpRequest, schedule_id: str) -> Schedule:
 def _upcoming(cron: str, zone_name: str) -> list:
     """The next five run times, in the schedule's timezone; empty while the cron or timezone is not valid."""
     try:
-        zone = zone_clean(zone_name)
-        return [time.astimezone(zone) for time in next_runs(cron_clean(cron), zone, timezone.now())]
+        return upcoming(cron, zone_name, timezone.now())
     except ScheduleTimingInvalid:
         return []
 

@@ -22,7 +22,7 @@ from schedules.api.serializers import (
 )
 from schedules.models import Schedule, ScheduleRun
 from schedules.services import ScheduleInvalid
-from schedules.timing import ScheduleTimingInvalid, cron_clean, next_runs, zone_clean
+from schedules.timing import ScheduleTimingInvalid, upcoming
 
 
 def _with_last_runs(schedules) -> list[tuple[Schedule, ScheduleRun | None]]:
@@ -135,8 +135,7 @@ class NextRunsApi(APIView):
         query = NextRunsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         try:
-            cron, zone = cron_clean(query.validated_data["cron"]), zone_clean(query.validated_data["timezone"])
+            times = upcoming(query.validated_data["cron"], query.validated_data["timezone"], timezone.now())
         except ScheduleTimingInvalid as error:
             raise ScheduleInvalid({error.field: [str(error)]}, prefix="") from None
-        times = next_runs(cron, zone, timezone.now())
-        return Response({"next_runs": [time.astimezone(zone).isoformat() for time in times]})
+        return Response({"next_runs": [time.isoformat() for time in times]})
