@@ -8,10 +8,13 @@ found by autodiscovery at start-up the way the admin finds `admin` modules (see 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils.module_loading import autodiscover_modules
+
+if TYPE_CHECKING:
+    from reports.pdf_tables import DataTable
 
 
 @dataclass
@@ -54,6 +57,12 @@ class ReportType(ABC):
         """For big documents: the context cut into at most `parts` consecutive parts, laid out at the same time in
         processes of their own and joined (reports/pdf_parts.py). None (the default) lays the document out whole.
         Every part is rendered with the type's template; parts after the first get `continuation` = True."""
+        return None
+
+    def data_table(self, context: dict[str, Any]) -> "DataTable | None":
+        """For a document that is mostly one long table: its headings and rows, drawn by ReportLab in the place the
+        template marks with `table_placeholder` (reports/pdf_tables.py), many times faster than xhtml2pdf lays out
+        an HTML table. None (the default) lays the whole template out with xhtml2pdf."""
         return None
 
     @abstractmethod

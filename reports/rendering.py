@@ -12,6 +12,7 @@ from django.utils import timezone
 from reports.models import Report
 from reports.pdf import RenderedPdf, html_to_pdf
 from reports.pdf_parts import render_parts
+from reports.pdf_tables import html_with_table_to_pdf, new_placeholder
 from reports.registry import ReportType
 
 BASE_TEMPLATE = "reports/pdf/base.html"
@@ -31,8 +32,20 @@ def _display(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def render_report(report: Report, report_type: ReportType, context: dict[str, Any]) -> RenderedPdf:
-    """One layout for most reports; for a type that splits a big document, its parts laid out at the same time."""
+def render_report(
+    report: Report, report_type: ReportType, context: dict[str, Any], *, table_path: bool = True
+) -> RenderedPdf:
+    """One layout for most reports. A type's long table (`data_table`) is drawn by ReportLab within the template's
+    layout, in one process: in two parts at once, 10,000 rows took as long as whole (joining and numbering the pages
+    cost what the second process saved), and 50,000 saved a quarter of their time for both cores and 1.75 times the
+    memory. Without a data table, a type that splits a big document has its parts laid out at the same time.
+    `table_path=False` lays a data table out as the template's HTML table, as before, for comparisons."""
+    table = report_type.data_table(context) if table_path else None
+    if table is not None:
+        placeholder = new_placeholder()
+        return html_with_table_to_pdf(
+            report_html(report, report_type, context, table_placeholder=placeholder), placeholder, table
+        )
     processes = settings.REPORT_RENDER_PROCESSES
     parts = report_type.split_context(context, processes) if processes > 1 else None
     if not parts or len(parts) < 2:
@@ -63,12 +76,15 @@ def report_html(
     continuation: bool = False,
     numbered_after_join: bool = False,
     generated_at: datetime | None = None,
+    table_placeholder: str = "",
 ) -> str:
-    """The document xhtml2pdf lays out: the type's template with the header, parameters and footer of every type."""
+    """The document xhtml2pdf lays out: the type's template with the header, parameters and footer of every type.
+    `table_placeholder` is the text of the paragraph the template gives for a data table's rows."""
     return render_to_string(
         report_type.template_name,
         {
             **context,
+            "table_placeholder": table_placeholder,
             "continuation": continuation,
             "numbered_after_join": numbered_after_join,
             "report": report,
