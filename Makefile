@@ -6,6 +6,10 @@
 #                                 the settings default to production), on
 #                                 127.0.0.1; WEB_BIND_ADDRESS=0.0.0.0 make up
 #                                 listens on every interface
+#   make up-split                 the same behind nginx: gunicorn for plain HTTP,
+#                                 daphne for the WebSocket, the event stream and
+#                                 long polls (scripts/split_layout.py; needs
+#                                 nginx, docs/deployment.md)
 #   make test [PYTEST_ARGS=-x]    run the test suite
 #   make lint                     ruff check + ruff format --check
 #
@@ -19,13 +23,16 @@ PYTHON = python3
 VENV = .venv
 PYTEST_ARGS =
 
-.PHONY: up test lint
+.PHONY: up up-split test lint
 
 up: $(VENV)/.stamp-requirements
 	exec $(VENV)/bin/python scripts/up.py
 
+up-split: $(VENV)/.stamp-requirements
+	exec $(VENV)/bin/python scripts/split_layout.py
+
 test: $(VENV)/.stamp-requirements-test
-	@sh scripts/ensure_chromium.sh
+	@sh scripts/ensure_test_tools.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Runs both checks even if the first one fails, so one run shows everything.

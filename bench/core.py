@@ -22,6 +22,7 @@ Prints a table and writes bench/results/core-<timestamp>.json. Sends traffic to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -464,16 +465,37 @@ def run_latency(world: World, count: int, warmup: int, poll_interval: float, tim
 # --- (b) throughput -----------------------------------------------------------------------------------------------
 
 
-def run_wrk(world: World, path: str, body: dict | None, clients: int, duration: float, threads: int) -> dict:
+def processes_cpu_seconds(pids: list[int]) -> float:
+    """cpu_seconds of several processes together; one that is gone counts nothing."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
+
+
+def run_wrk(
+    world: World,
+    path: str,
+    body: dict | None,
+    clients: int,
+    duration: float,
+    threads: int,
+    *,
+    base_url: str | None = None,
+    processes: dict[str, list[int]] | None = None,
+) -> dict:
+    """wrk against the world's daphne, or against `base_url` with the CPU of `processes` (name: pids) counted
+    instead of daphne's (bench/split_layout.py); Redis's is counted either way."""
     command = [
         "wrk", "-t", str(threads), "-c", str(clients), "-d", f"{duration:g}s", "--timeout", "10s",
         "-s", str(BENCH / "wrk_count.lua"),
         "-H", f"Authorization: Token {world.token}", "-H", "X-Forwarded-Proto: https",
-        f"{world.base_url}{path}",
+        f"{base_url or world.base_url}{path}",
     ]  # fmt: skip
     env = {**os.environ, "BENCH_BODY": json.dumps(body) if body is not None else ""}
-    pids = {"daphne": world.daphne.pid, "redis": world.redis.process.pid}
-    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    pids = {**(processes or {"daphne": [world.daphne.pid]}), "redis": [world.redis.process.pid]}
+    cpu_before = {name: processes_cpu_seconds(group) for name, group in pids.items()}
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy_before, total_before, steal_before = system_busy_seconds()
     started = time.perf_counter()
@@ -481,7 +503,7 @@ def run_wrk(world: World, path: str, body: dict | None, clients: int, duration: 
     elapsed = time.perf_counter() - started
     busy_after, total_after, steal_after = system_busy_seconds()
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    cpu = {name: processes_cpu_seconds(group) - cpu_before[name] for name, group in pids.items()}
     cpu["wrk"] = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
     )
@@ -510,7 +532,8 @@ def run_wrk(world: World, path: str, body: dict | None, clients: int, duration: 
         "socket_errors": data["errors"],
         "errors_total": sum(v for k, v in statuses.items() if k != expected) + socket_errors,
         "latency_ms": {k: v / 1000 for k, v in data["latency_us"].items()},
-        "daphne_cpu_ms_per_request": round(cpu["daphne"] * 1000 / max(1, data["requests"]), 2),
+        "daphne_cpu_ms_per_request": round(cpu.get("daphne", 0.0) * 1000 / max(1, data["requests"]), 2),
+        "cpu_ms_per_request": {k: round(v * 1000 / max(1, data["requests"]), 2) for k, v in cpu.items()},
         "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
         "cpu_cores_busy": {k: round(v / elapsed, 2) for k, v in cpu.items()},
         "machine_cpu_busy_fraction": round(machine_busy / max(1e-9, total_after - total_before), 3),

@@ -6,10 +6,11 @@
 Runs bench/core.py (submit latency and throughput), bench/live.py (report end to WebSocket event, beside a
 polling client), bench/webhooks.py (deliveries per second, and beside a hanging endpoint), bench/streams.py (the
 WebSocket, Server-Sent Events and the GraphQL subscription side by side, replay, idle streams), bench/model_table.py
-(PDF render by size: the rows drawn by ReportLab, today's HTML path and bare xhtml2pdf, worker and web memory), each
-in a world of its own, and writes their figures with the machine, the commit and the load into docs/benchmarks.md.
-The JSON of every run stays in bench/results/. The machine should be quiet: other load shows in the figures (the
-load average is recorded).
+(PDF render by size: the rows drawn by ReportLab, today's HTML path and bare xhtml2pdf, worker and web memory),
+bench/split_layout.py (req/s under daphne alone and under nginx with gunicorn and daphne), each in a world of its
+own, and writes their figures with the machine, the commit and the load into docs/benchmarks.md. The JSON of every
+run stays in bench/results/. The machine should be quiet: other load shows in the figures (the load average is
+recorded).
 """
 
 from __future__ import annotations
@@ -104,6 +105,48 @@ def _streams_section(streams: dict) -> list[str]:
         f"% of a core over {idle['idle_seconds']:.0f} s with nothing happening (SSE keep-alive comments included).",
         "",
     ]
+    return lines
+
+
+SPLIT_LAYOUT_TARGET = 2.0  # the split layout's POST req/s / daphne alone's
+
+
+def _split_layout_target(result: dict) -> str:
+    split, daphne = (
+        result["split_layout"]["summary"][name]["reports"]["requests_per_s"] for name in ("split", "daphne")
+    )
+    ratio = split / daphne
+    return (
+        f"| split layout: POST /api/v1/reports ≥ {SPLIT_LAYOUT_TARGET:g} × daphne alone | {split:.1f} / "
+        f"{daphne:.1f} req/s = {ratio:.2f} | {verdict(ratio >= SPLIT_LAYOUT_TARGET)} |"
+    )
+
+
+def _split_layout_section(result: dict) -> list[str]:
+    split = result["split_layout"]
+    labels = {"me": "GET /api/v1/me", "reports": "POST /api/v1/reports"}
+    lines = [
+        "## The split layout: plain HTTP on gunicorn behind nginx (`bench/split_layout.py`)",
+        "",
+        provenance(result),
+        "",
+        f"wrk, {split['clients']} connections, {split['rounds']} × {split['duration_s']:g} s per endpoint and "
+        "layout, the layouts alternating, no worker (the web tier alone). **daphne**: one daphne, as the Procfile's "
+        "`web`. **split**: nginx in front of gunicorn (`deploy/gunicorn.conf.py`: one process per core, two threads "
+        "each) for plain HTTP and daphne for the rest ([deployment.md](deployment.md#http-on-gunicorn-the-split-"
+        "layout)). CPU per request counts the layout's own processes (nginx, gunicorn, daphne).",
+        "",
+        "| layout | endpoint | req/s | errors | p50 ms | p99 ms | CPU ms per request |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, endpoints in split["summary"].items():
+        for endpoint, row in endpoints.items():
+            lines.append(
+                f"| {name} | {labels[endpoint]} | {row['requests_per_s']:.1f} | {row['errors_total']} | "
+                f"{row['latency_p50_ms']:.1f} | {row['latency_p99_ms']:.1f} | {row['server_cpu_ms_per_request']:.2f} |"
+            )
+    ratios = ", ".join(f"{name} {ratio:.2f}" for name, ratio in split["post_ratio"].items())
+    lines += ["", f"POST req/s over daphne alone's: {ratios}.", ""]
     return lines
 
 
@@ -207,6 +250,9 @@ def render(results: dict, machine: dict, command: str) -> str:
             f"one tick, {schedules['tick_seconds']:.1f} s, {schedules['runs_made']:,} runs | "
             f"{verdict(all_made and schedules['tick_seconds'] < 60 and schedules['second_tick_made'] == 0)} |"
         )
+    split_layout = results.get("split_layout")
+    if split_layout:
+        lines.append(_split_layout_target(split_layout))
     for row, most in ((two_thousand, 0.6), (ten_thousand, 0.2)):
         if row and row.get("ratio") is not None:
             lines.append(
@@ -260,6 +306,7 @@ def render(results: dict, machine: dict, command: str) -> str:
         "",
         f"POST / GET: {tp['ratio']:.2f} by requests, {tp['ratio_by_cpu']:.2f} by daphne CPU per request.",
         "",
+        *(_split_layout_section(split_layout) if split_layout else []),
         "## Live push: the end of a report, on the WebSocket, by polling and by long polling (`bench/live.py`)",
         "",
         provenance(live),
@@ -403,7 +450,7 @@ def main() -> int:
         "--reuse",
         nargs="+",
         default=[],
-        choices=["core", "live", "webhooks", "streams", "schedules", "model_table"],
+        choices=["core", "live", "webhooks", "streams", "schedules", "model_table", "split_layout"],
         help="take these from their newest results file instead of running them again",
     )
     args = parser.parse_args()
@@ -419,6 +466,7 @@ def main() -> int:
             ["--count", "30", "--replay", "1000", "--idle", "200", "--idle-seconds", "10"] if quick else [],
         ),
         "schedules": ("schedules.py", ["--schedules", "200"] if quick else []),
+        "split_layout": ("split_layout.py", ["--duration", "5", "--rounds", "1"] if quick else []),
         "model_table": (
             "model_table.py",
             ["--rows", "100", "2000", "--repeat", "1"] if quick else ["--rows", "100", "2000", "10000", "50000"],

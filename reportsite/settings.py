@@ -284,6 +284,9 @@ REPORT_MAX_WAIT_SECONDS = env_int("REPORT_MAX_WAIT_SECONDS", 30)
 # Signed download links (SPEC §17): how long a `download_url` works.
 REPORT_LINK_TTL_SECONDS = env_int("REPORT_LINK_TTL_SECONDS", 3600)
 # `reuse_within` (SPEC §17) is at most this many seconds.
+# Whether this process holds long polls. Off under WSGI (reportsite/wsgi.py), where a held request would hold a thread
+# and every read of a report would pay a hop into an event loop: there `Prefer: wait` is answered at once, as a poll.
+REPORT_LONG_POLL = env_bool("REPORT_LONG_POLL", True)
 REPORT_REUSE_MAX_SECONDS = 86400
 # The web UI's New report offers the requester's report of the same type and parameters from this recently (queued,
 # running, or succeeded) before building another; 0: never.

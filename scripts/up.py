@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
@@ -192,10 +192,10 @@ class Supervisor:
             raise Stopping  # abort the current setup step (subprocess.run kills it)
         # With honcho running, run_honcho() notices stop_signal and stops it.
 
-    def run_honcho(self, port: int, redis_url: str, bind_address: str) -> int:
+    def run_honcho(self, port: int, redis_url: str, bind_address: str, procfile: Path = ROOT / "Procfile") -> int:
         """Run the Procfile until it stops; return our exit code."""
         self.honcho = subprocess.Popen(
-            [VENV_BIN / "honcho", "start", "-f", ROOT / "Procfile", "-d", ROOT],
+            [VENV_BIN / "honcho", "start", "-f", procfile, "-d", ROOT],
             stdin=subprocess.DEVNULL,
         )
         announced = False
@@ -241,7 +241,9 @@ class Supervisor:
                 honcho.wait()
 
 
-def main() -> int:
+def main(procfile_for: Callable[[int, str], Path] | None = None) -> int:
+    """`procfile_for(port, bind_address)`: the Procfile to run instead of the project's, made once the environment
+    is set (scripts/split_layout.py's)."""
     os.chdir(ROOT)
     if not (VENV_BIN / "honcho").exists():
         raise fail(f"{VENV_BIN / 'honcho'} not found: run this through `make up`")
@@ -260,6 +262,7 @@ def main() -> int:
     os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ["VIRTUAL_ENV"] = str(VENV_BIN.parent)
     os.environ["PYTHONUNBUFFERED"] = "1"  # log lines appear as they happen
+    procfile = procfile_for(port, bind_address) if procfile_for else ROOT / "Procfile"
 
     supervisor = Supervisor()
     supervisor.install()
@@ -270,7 +273,7 @@ def main() -> int:
         manage("migrate", "--noinput")
         manage("collectstatic", "--noinput", "-v0")
         manage("demo_setup")
-        return supervisor.run_honcho(port, redis_url, bind_address)
+        return supervisor.run_honcho(port, redis_url, bind_address, procfile)
     except Stopping:
         return 0
     finally:

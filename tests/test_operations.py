@@ -2,6 +2,8 @@
 (`reuse_within`) and signed download links."""
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,10 +22,12 @@ from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 from client import ReportsClient
 from events.models import Event
 from reports import estimates
+from reports.api.long_poll import long_pollable
+from reports.api.views import ReportDetailApi
 from reports.links import download_token
 from reports.models import Report, ReportStatus, ReportTypeConfig
 from reports.services import report_create, report_render
-from tests.conftest import client_for, staff_browser_for
+from tests.conftest import client_for, process_env, staff_browser_for
 from tests.notify_helpers import run_message_deliveries
 from tests.testapp.report_types import TEST_PERMISSION
 
@@ -414,6 +418,35 @@ def test_the_wait_is_capped_and_others_reports_are_not_waited_for(user, make_use
     assert capped.status_code == 200 and capped["Preference-Applied"] == "wait=1"
     assert foreign.status_code == 404 and "Preference-Applied" not in foreign
     assert anonymous.status_code == 401 and "Preference-Applied" not in anonymous
+
+
+def test_where_long_polls_are_off_the_view_is_synchronous_and_answers_at_once(user, settings):
+    settings.REPORT_LONG_POLL = False
+    view = ReportDetailApi.as_view()
+    report = report_create(user=user, report_type="user_access", parameters={})
+
+    served = long_pollable(view)
+    answer = client_for(user).get(f"/api/v1/reports/{report.id}", HTTP_PREFER="wait=5")
+
+    assert served is view
+    assert answer.status_code == 200 and answer.json()["status"] == "queued"
+
+
+def test_the_wsgi_entry_point_turns_long_polls_off():
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import reportsite.wsgi; from django.conf import settings; print(settings.REPORT_LONG_POLL)",
+        ],
+        env=process_env(DJANGO_DEBUG="1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert shown.stdout.strip() == "False", shown.stderr
 
 
 @pytest.mark.django_db(transaction=True)

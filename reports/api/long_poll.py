@@ -100,7 +100,10 @@ def _allowed_methods(view: Callable[..., HttpResponse]) -> str:
 
 def long_pollable(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """The DRF view of one report, made to honour `Prefer: wait=N`. The wrapper keeps the view's class, so the
-    OpenAPI schema still documents it as that view."""
+    OpenAPI schema still documents it as that view. Where this process holds no long polls (REPORT_LONG_POLL off,
+    under WSGI), the view itself, synchronous: the header is then ignored, as RFC 7240 lets a server do."""
+    if not settings.REPORT_LONG_POLL:
+        return view
     answer = sync_to_async(view)
     allow = _allowed_methods(view)
 
