@@ -83,6 +83,10 @@ class DeliveryChannel(Channel):
         channel: its one provider (the SMTP server, the SMS provider)."""
         return self.name
 
+    def rate_limit(self, delivery: Delivery, prepared: Any) -> int | None:
+        """At most this many attempts a second at the delivery's target (events/throttle.py), or None for no limit."""
+        return None
+
     def breaker_failure(self, outcome: Outcome) -> bool:
         """Whether a failed attempt says the provider or host is in trouble (no answer, or a 5xx), as opposed to
         an answer about this one message."""

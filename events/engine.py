@@ -3,12 +3,15 @@
 A delivery run lives inside one RQ job on the delivery queue. It claims due deliveries with a lease, has each
 channel prepare them (on the run's own thread, the only one that touches the database), sends them on a thread
 pool, and records every attempt. A slow or dead target holds one thread until its timeout while everything else
-goes on, and each target gets at most DELIVERY_TARGET_CONCURRENCY of the threads, so one never starves another.
-The run keeps claiming while attempts are in flight. Failed attempts are retried on the channel's schedule; the
-last one, or a permanent refusal, gives up with its reason. A run that dies leaves its claims to expire: each is
-due again when its lease ends.
+goes on, and each target gets at most DELIVERY_TARGET_CONCURRENCY of the threads, so one never starves another. A
+target with a rate limit (a webhook endpoint's `rate_limit`) gets no more attempts a second than that, counted
+across workers (events/throttle.py): the others are handed back, due later, with no attempt counted. The run keeps
+claiming while attempts are in flight. Failed attempts are retried on the channel's schedule (unless the delivery
+asked for one attempt only); the last one, or a permanent refusal, gives up with its reason. A run that dies leaves
+its claims to expire: each is due again when its lease ends.
 """
 
+import heapq
 import logging
 import time
 from collections import Counter
@@ -27,10 +30,14 @@ from events import channels
 from events.breakers import breaker_admit, breaker_record
 from events.channels import DeliveryChannel, Outcome, SkipDelivery
 from events.models import Delivery, DeliveryAttempt, DeliveryStatus
+from events.throttle import rate_admit, rate_backlog_wait
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.02
+# A run with nothing in flight waits for deliveries it deferred for a rate limit when they are due within this long,
+# rather than ending and leaving them to the wake-up job.
+RATE_LINGER_SECONDS = 2.0
 YIELD_CHECK_SECONDS = 0.2
 # A claim lasts the channel's lease plus this, so a live attempt never outlives its claim.
 LEASE_MARGIN_SECONDS = 30
@@ -103,7 +110,7 @@ def _retry_delay(channel: DeliveryChannel, delivery: Delivery, outcome: Outcome)
     """Seconds until the next attempt, or None to give up."""
     schedule = channel.retry_schedule()
     position = delivery.schedule_position + 1  # attempts of this round so far, this one included
-    if outcome.permanent or position >= len(schedule):
+    if outcome.permanent or not delivery.retry_on_failure or position >= len(schedule):
         return None
     delay = float(schedule[position])
     if outcome.retry_after is not None:
@@ -206,6 +213,34 @@ def _defer(run_id: str, delivery: Delivery, seconds: float) -> None:
     )
 
 
+def _rate_wait(
+    prepared: tuple[DeliveryChannel, Any], delivery: Delivery, refused: dict[str, tuple[float, int]]
+) -> float | None:
+    """None when the target's rate limit lets this attempt go now; else the seconds to defer it.
+
+    `refused` is the run's memory, per target, of when its first refused delivery is due (monotonic time) and how
+    many were refused since: while that time is ahead, the target is known to be full, and the next one refused is
+    given the next place at its rate without asking Redis. So a backlog is spread over the seconds to come once,
+    rather than all of it coming back together to be refused again."""
+    channel, what = prepared
+    per_second = channel.rate_limit(delivery, what)
+    if not per_second:
+        return None
+    name = f"{delivery.channel}:{delivery.target}"
+    now = time.monotonic()
+    known = refused.get(name)
+    if known is not None and known[0] > now:
+        first_due, count = known
+        refused[name] = (first_due, count + 1)
+        return rate_backlog_wait(first_due - now, count, per_second)
+    wait = rate_admit(name, per_second)
+    if wait is None:
+        refused.pop(name, None)
+    else:
+        refused[name] = (now + wait, 1)
+    return wait
+
+
 def _prepared(delivery: Delivery) -> tuple[DeliveryChannel, Any] | Outcome | None:
     """(channel, what to send), or the failed Outcome of a delivery that cannot even be prepared, or None when
     skipped."""
@@ -253,6 +288,8 @@ def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | 
     per_target: Counter = Counter()
     deadline = time.monotonic() + max_seconds
     next_yield_check = 0.0
+    rate_due: list[float] = []  # a heap: when the deliveries this run deferred for a rate limit are due again
+    refused: dict[str, tuple[float, int]] = {}  # per rate-limited target: see _rate_wait
     threads = settings.DELIVERY_MAX_CONCURRENCY
     pool = ThreadPoolExecutor(threads, thread_name_prefix="delivery")
     try:
@@ -279,6 +316,13 @@ def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | 
                         _record_failure(channel, delivery, prepared, attempted_at)
                         outcomes["failed"] += 1
                     else:
+                        # The rate limit first: a deferred delivery must not hold a half-open breaker's trial.
+                        wait_seconds = _rate_wait(prepared, delivery, refused)
+                        if wait_seconds is not None:
+                            _defer(run_id, delivery, wait_seconds)
+                            outcomes["rate_limited"] += 1
+                            heapq.heappush(rate_due, time.monotonic() + wait_seconds + POLL_SECONDS)
+                            continue
                         breaker = prepared[0].breaker(delivery, prepared[1])
                         wait_seconds = breaker_admit(breaker) if breaker else None
                         if wait_seconds is not None:
@@ -290,6 +334,14 @@ def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | 
                         per_target[delivery.target] += 1
             if not in_flight:
                 if claimed:  # all of them skipped, failed unsent or deferred: there may be more due behind them
+                    continue
+                now = time.monotonic()
+                while rate_due and rate_due[0] < now - POLL_SECONDS:  # due already, and claimed or taken by another
+                    heapq.heappop(rate_due)
+                if rate_due and rate_due[0] - now <= RATE_LINGER_SECONDS and now < deadline:
+                    # Only deliveries held back by a rate limit are left, due in a moment: wait for them here (a
+                    # little at a time, so that waiting reports still take the worker at once).
+                    time.sleep(max(POLL_SECONDS, min(rate_due[0] - now, YIELD_CHECK_SECONDS, deadline - now)))
                     continue
                 break
             done, _ = wait(list(in_flight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -338,6 +390,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
             claimed_by="",
             finished_at=None,
             schedule_start=F("attempt_count"),
+            retry_on_failure=True,
         )
     )
     if not updated:

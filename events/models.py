@@ -92,6 +92,8 @@ class Delivery(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     # Where the retry schedule starts again: a redelivery gets a fresh set of retries without renumbering attempts.
     schedule_start = models.PositiveIntegerField(default=0)
+    # False: one attempt and no retry (a send requested once, as an endpoint's recovery): a failure is final.
+    retry_on_failure = models.BooleanField(default=True)
     # When it is due. While a run holds it, the end of that run's lease: a run that died gives it back by then.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # The run that holds it while an attempt is in flight, so two runs never send it at once.

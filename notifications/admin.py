@@ -2,11 +2,14 @@
 preferences, with their phone confirmation read-only, and the SMS counted against the limits. What was sent to them
 is the event log's delivery log (events/admin.py)."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from events.models import DeliveryStatus
 from notifications.messages import preferences
@@ -16,8 +19,10 @@ from notifications.models import (
     PhoneConfirmation,
     SmsSend,
     WebhookEndpoint,
+    WebhookRecovery,
+    WebhookRecoveryItem,
 )
-from notifications.webhooks import services
+from notifications.webhooks import recovery, services
 from notifications.webhooks.signing import new_secret
 
 URL_FIELD = {models.URLField: {"assume_scheme": "https"}}
@@ -38,7 +43,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     formfield_overrides = URL_FIELD
-    list_display = ["url", "owner", "enabled", "consecutive_failures", "disabled_reason", "created_at"]
+    list_display = ["url", "owner", "enabled", "rate_limit", "consecutive_failures", "disabled_reason", "created_at"]
     list_filter = ["enabled", "created_at"]
     search_fields = ["url", "description", "owner__username", "id"]
     list_select_related = ["owner"]
@@ -46,7 +51,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     # The secrets are never shown; rotate them with the action.
     exclude = ["secret", "previous_secret"]
     readonly_fields = ["id", "consecutive_failures", "disabled_reason", "disabled_at", "previous_secret_expires_at"]
-    actions = ["enable_endpoints", "disable_endpoints", "send_test", "rotate_secret"]
+    actions = ["enable_endpoints", "disable_endpoints", "send_test", "rotate_secret", "recover_failed_last_day"]
 
     def save_model(self, request, obj, form, change) -> None:
         if not change:
@@ -83,6 +88,49 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             "Owners read the new secret through the API.",
             messages.SUCCESS,
         )
+
+    @admin.action(
+        description="Recover selected endpoints: send again what failed in the last 24 hours", permissions=["change"]
+    )
+    def recover_failed_last_day(self, request: HttpRequest, queryset: QuerySet) -> None:
+        since = timezone.now() - timedelta(hours=24)
+        for endpoint in queryset:
+            try:
+                started = recovery.endpoint_recover(endpoint=endpoint, since=since, only_failed=True)
+            except (recovery.RecoveryRunning, recovery.RecoveryRefused) as error:
+                self.message_user(request, f"{endpoint.url}: {error}", messages.WARNING)
+            else:
+                self.message_user(request, f"{endpoint.url}: recovery {started.id} queued.", messages.SUCCESS)
+
+
+@admin.register(WebhookRecovery)
+class WebhookRecoveryAdmin(ReadOnlyAdmin):
+    """Recoveries of endpoints (started from the API or the endpoints' action), with how far each got."""
+
+    list_display = ["id", "endpoint", "since", "only_failed", "status", "total", "created_at"]
+    readonly_fields = ["sent_and_failed"]
+    list_filter = ["status", "only_failed", "created_at"]
+    search_fields = ["id", "endpoint__id", "endpoint__url", "endpoint__owner__username"]
+    list_select_related = ["endpoint"]
+
+    @admin.display(description="Sent / failed")
+    def sent_and_failed(self, obj: WebhookRecovery) -> str:
+        progress = recovery.recovery_refresh(recovery=obj)
+        return f"{progress.sent} / {progress.failed}"
+
+
+@admin.register(WebhookRecoveryItem)
+class WebhookRecoveryItemAdmin(ReadOnlyAdmin):
+    """Which deliveries each recovery sent again (once each), with where they stand now."""
+
+    list_display = ["recovery", "delivery", "delivery_status"]
+    list_filter = ["delivery__status"]
+    search_fields = ["recovery__id", "delivery__id", "delivery__event__id"]
+    list_select_related = ["delivery"]
+
+    @admin.display(description="Delivery status")
+    def delivery_status(self, obj: WebhookRecoveryItem) -> str:
+        return obj.delivery.get_status_display()
 
 
 @admin.register(CallbackSecret)

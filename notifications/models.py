@@ -2,11 +2,15 @@
 the event log's deliveries (events/models.py)."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from common.ids import new_id
+
+# The highest per-endpoint rate limit that can be set: above it a limit would hold back nothing.
+MAX_RATE_LIMIT = 10_000
 
 
 def new_endpoint_id() -> str:
@@ -33,6 +37,13 @@ class WebhookEndpoint(models.Model):
     previous_secret = models.CharField(max_length=100, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Deliveries per second the delivery engine sends to it at most (events/throttle.py); null: as fast as they come.
+    rate_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RATE_LIMIT)],
+        help_text="At most this many deliveries a second; empty: no limit.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -42,6 +53,69 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.url} ({self.id})"
+
+
+def new_recovery_id() -> str:
+    return new_id("rcv")
+
+
+class RecoveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+
+
+ACTIVE_RECOVERY_STATUSES = (RecoveryStatus.QUEUED, RecoveryStatus.RUNNING)
+
+
+class WebhookRecovery(models.Model):
+    """Sending an endpoint's deliveries since a time again, as one operation its owner can follow: which deliveries
+    it took are its items, and their outcomes are its counts. One at a time per endpoint."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_recovery_id, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="recoveries")
+    since = models.DateTimeField()
+    # Only the deliveries that failed; else every finished one (delivered or failed).
+    only_failed = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=RecoveryStatus.choices, default=RecoveryStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    # Of them, delivered and not: counted from the items while it runs, kept here once it is over.
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # More deliveries matched than WEBHOOK_RECOVER_MAX_DELIVERIES: the oldest that many were taken.
+    truncated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook recoveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_recovery_per_endpoint",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery {self.id} of {self.endpoint_id} since {self.since:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class WebhookRecoveryItem(models.Model):
+    """One delivery a recovery sent again: at most once per recovery."""
+
+    recovery = models.ForeignKey(WebhookRecovery, on_delete=models.CASCADE, related_name="items", db_index=False)
+    delivery = models.ForeignKey("events.Delivery", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["recovery", "delivery"], name="one_recovery_item_per_delivery"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} in {self.recovery_id}"
 
 
 class CallbackSecret(models.Model):

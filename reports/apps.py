@@ -17,6 +17,7 @@ class ReportsConfig(AppConfig):
         from events.types import register_event_type
         from reports import token_admin
         from reports.api import problems
+        from reports.event_schemas import REPORT_EVENT_DATA_SCHEMA, report_event_example
         from reports.events import REPORT_EVENT_DESCRIPTIONS, WebSocketChannel
         from reports.models import ReportTypeConfig
         from reports.registry import autodiscover
@@ -25,7 +26,12 @@ class ReportsConfig(AppConfig):
         problems.register()
         channels.register(WebSocketChannel())
         for event_type, description in REPORT_EVENT_DESCRIPTIONS.items():
-            register_event_type(event_type, description)
+            register_event_type(
+                event_type,
+                description,
+                data_schema=REPORT_EVENT_DATA_SCHEMA,
+                data_example=report_event_example(event_type),
+            )
         # Who may request what is cached per process (common/access_cache.py): these tables' changes empty it.
         user_model = get_user_model()
         access_cache.watch(ReportTypeConfig, Group, Permission)

@@ -263,11 +263,16 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ReportStatusEnum": "reports.models.ReportStatus",
         "DeliveryStatusEnum": "events.models.DeliveryStatus",
+        "RecoveryStatusEnum": "notifications.models.RecoveryStatus",
+        "RecoverDeliveriesEnum": "notifications.api.serializers.RECOVER_CHOICES",
     },
+    # 3.1: its `webhooks` section describes every event type we send (events/api/schema.py).
+    "OAS_VERSION": "3.1.0",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "reports.api.event_stream.document_event_stream",
         "common.api.schema.problem_responses",
+        "events.api.schema.document_webhooks",
     ],
 }
 
@@ -281,12 +286,12 @@ REPORT_POLL_RETRY_AFTER = env_int("REPORT_POLL_RETRY_AFTER", 1)
 REPORT_RETRY_AFTER_MAX = env_int("REPORT_RETRY_AFTER_MAX", 300)
 # Long poll (SPEC §17): `Prefer: wait=N` on GET /api/v1/reports/{id} waits at most this many seconds.
 REPORT_MAX_WAIT_SECONDS = env_int("REPORT_MAX_WAIT_SECONDS", 30)
-# Signed download links (SPEC §17): how long a `download_url` works.
-REPORT_LINK_TTL_SECONDS = env_int("REPORT_LINK_TTL_SECONDS", 3600)
-# `reuse_within` (SPEC §17) is at most this many seconds.
 # Whether this process holds long polls. Off under WSGI (reportsite/wsgi.py), where a held request would hold a thread
 # and every read of a report would pay a hop into an event loop: there `Prefer: wait` is answered at once, as a poll.
 REPORT_LONG_POLL = env_bool("REPORT_LONG_POLL", True)
+# Signed download links (SPEC §17): how long a `download_url` works.
+REPORT_LINK_TTL_SECONDS = env_int("REPORT_LINK_TTL_SECONDS", 3600)
+# `reuse_within` (SPEC §17) is at most this many seconds.
 REPORT_REUSE_MAX_SECONDS = 86400
 # The web UI's New report offers the requester's report of the same type and parameters from this recently (queued,
 # running, or succeeded) before building another; 0: never.
@@ -364,6 +369,9 @@ WEBHOOK_MAX_ENDPOINTS_PER_USER = env_int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20)
 # Test pings (POST .../test) per endpoint of a user, in DRF's notation; each is a request made at once.
 WEBHOOK_TEST_RATE = env_str("WEBHOOK_TEST_RATE", "10/min") or None
 WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24)
+# A recovery (POST .../recover) sends at most this many deliveries again, the oldest first; another recovery from
+# the last one's time sends the rest.
+WEBHOOK_RECOVER_MAX_DELIVERIES = env_int("WEBHOOK_RECOVER_MAX_DELIVERIES", 10000)
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "reports@localhost")
 EMAIL_BACKEND = env_str(
     "DJANGO_EMAIL_BACKEND",

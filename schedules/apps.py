@@ -12,6 +12,7 @@ class SchedulesConfig(AppConfig):
         from events import channels
         from events.types import register_event_type
         from reports.lifecycle import report_finished
+        from schedules import event_schemas
         from schedules.channels import ScheduleEmailChannel
         from schedules.services import (
             SCHEDULE_DISABLED_EVENT,
@@ -30,10 +31,16 @@ class SchedulesConfig(AppConfig):
             detail="Some fields are not valid.",
         )
         register_event_type(
-            SCHEDULE_DISABLED_EVENT, "A schedule was disabled after failing runs in a row; its owner is emailed."
+            SCHEDULE_DISABLED_EVENT,
+            "A schedule was disabled after failing runs in a row; its owner is emailed.",
+            data_schema=event_schemas.SCHEDULE_DISABLED_DATA_SCHEMA,
+            data_example=event_schemas.SCHEDULE_DISABLED_DATA_EXAMPLE,
         )
         register_event_type(
-            SCHEDULE_RUN_FAILED_EVENT, "A schedule's run could not request its report; its owner is emailed."
+            SCHEDULE_RUN_FAILED_EVENT,
+            "A schedule's run could not request its report; its owner is emailed.",
+            data_schema=event_schemas.SCHEDULE_RUN_FAILED_DATA_SCHEMA,
+            data_example=event_schemas.SCHEDULE_RUN_FAILED_DATA_EXAMPLE,
         )
 
         def run_ended(sender, report, **kwargs) -> None:

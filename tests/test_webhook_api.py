@@ -70,6 +70,7 @@ def endpoint_body(endpoint: WebhookEndpoint) -> dict:
         "disabled_reason": endpoint.disabled_reason,
         "disabled_at": iso(endpoint.disabled_at),
         "consecutive_failures": endpoint.consecutive_failures,
+        "rate_limit": endpoint.rate_limit,
         "created_at": iso(endpoint.created_at),
         "updated_at": iso(endpoint.updated_at),
         "links": {
@@ -77,6 +78,7 @@ def endpoint_body(endpoint: WebhookEndpoint) -> dict:
             "deliveries": f"{url}/deliveries",
             "test": f"{url}/test",
             "rotate_secret": f"{url}/rotate-secret",
+            "recover": f"{url}/recover",
         },
     }
 

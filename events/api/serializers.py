@@ -103,3 +103,10 @@ class EventWithDeliveriesPageOutputSerializer(serializers.Serializer):
 
     next = serializers.URLField(allow_null=True, help_text="The next page, while this one is full; else null.")
     results = EventWithDeliveriesOutputSerializer(many=True)
+
+
+class EventTypeOutputSerializer(serializers.Serializer):
+    type = serializers.CharField(source="name")
+    description = serializers.CharField()
+    schema = serializers.JSONField(help_text="The JSON Schema (2020-12) of the whole event envelope of this type.")
+    example = serializers.JSONField(help_text="An event of this type; it validates against `schema`.")

@@ -19,8 +19,10 @@ from events.api.serializers import (
     EventListFilterSerializer,
     EventOutputSerializer,
     EventPageOutputSerializer,
+    EventTypeOutputSerializer,
 )
 from events.models import Event
+from events.types import event_type_catalog
 
 CURSOR_EXPIRED = OpenApiResponse(
     ProblemSerializer,
@@ -97,3 +99,16 @@ class EventDetailApi(APIView):
         if event is None:
             raise Http404
         return Response(EventOutputSerializer(event).data)
+
+
+class EventTypeListApi(APIView):
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="event_types_list",
+        summary="Every event type, with the JSON Schema of its envelope and an example",
+        description="The same types as the OpenAPI document's `webhooks`: what endpoints, callbacks and streams get.",
+        responses={200: EventTypeOutputSerializer(many=True), 401: PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(EventTypeOutputSerializer(event_type_catalog(), many=True).data)

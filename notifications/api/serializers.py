@@ -11,8 +11,9 @@ from rest_framework import serializers
 from common.api.serializers import StrictBooleanField, StrictInputSerializer
 from events.models import Delivery, DeliveryAttempt, DeliveryStatus
 from notifications.messages.selectors import phone_code_expires_at
-from notifications.models import NotificationPreferences, WebhookEndpoint
+from notifications.models import MAX_RATE_LIMIT, NotificationPreferences, RecoveryStatus, WebhookEndpoint
 
+RATE_LIMIT_HELP = "At most this many deliveries a second are sent to it; null: no limit."
 EVENT_TYPES_HELP = (
     "Event types to receive; empty: the terminal ones (report.succeeded, report.failed, report.cancelled)."
 )
@@ -26,6 +27,9 @@ class EndpointCreateInputSerializer(StrictInputSerializer):
         child=serializers.CharField(max_length=40), required=False, default=list, help_text=EVENT_TYPES_HELP
     )
     enabled = serializers.BooleanField(required=False, default=True)
+    rate_limit = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_RATE_LIMIT, help_text=RATE_LIMIT_HELP
+    )
 
 
 class EndpointUpdateInputSerializer(StrictInputSerializer):
@@ -37,6 +41,9 @@ class EndpointUpdateInputSerializer(StrictInputSerializer):
     enabled = serializers.BooleanField(
         required=False, help_text="true sends again what was missed while disabled; false keeps what happens."
     )
+    rate_limit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT, help_text=RATE_LIMIT_HELP
+    )
 
 
 class EndpointLinksSerializer(serializers.Serializer):
@@ -44,6 +51,7 @@ class EndpointLinksSerializer(serializers.Serializer):
     deliveries = serializers.URLField()
     test = serializers.URLField()
     rotate_secret = serializers.URLField()
+    recover = serializers.URLField()
 
 
 def _absolute(context: dict[str, Any], name: str, **kwargs: str) -> str:
@@ -66,6 +74,7 @@ class EndpointOutputSerializer(serializers.ModelSerializer):
             "disabled_reason",
             "disabled_at",
             "consecutive_failures",
+            "rate_limit",
             "created_at",
             "updated_at",
             "links",
@@ -79,6 +88,7 @@ class EndpointOutputSerializer(serializers.ModelSerializer):
             "deliveries": _absolute(self.context, "delivery-list", endpoint_id=endpoint.id),
             "test": _absolute(self.context, "endpoint-test", endpoint_id=endpoint.id),
             "rotate_secret": _absolute(self.context, "endpoint-rotate-secret", endpoint_id=endpoint.id),
+            "recover": _absolute(self.context, "endpoint-recover", endpoint_id=endpoint.id),
         }
 
 
@@ -178,6 +188,76 @@ class EndpointTestOutputSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True)
     attempt = AttemptOutputSerializer()
     delivery = DeliveryOutputSerializer()
+
+
+RECOVER_FAILED, RECOVER_ALL = "failed", "all"
+# The choice of deliveries a recovery sends again, named once in the OpenAPI schema (ENUM_NAME_OVERRIDES).
+RECOVER_CHOICES = [RECOVER_FAILED, RECOVER_ALL]
+
+
+class RecoverInputSerializer(StrictInputSerializer):
+    since = serializers.DateTimeField(help_text="ISO 8601: the deliveries of events since then are sent again.")
+    status = serializers.ChoiceField(
+        choices=RECOVER_CHOICES,
+        required=False,
+        default=RECOVER_FAILED,
+        help_text="failed: only the deliveries that failed; all: every finished one, delivered or failed.",
+    )
+
+
+class RecoveryLinksSerializer(serializers.Serializer):
+    self = serializers.URLField()
+    endpoint = serializers.URLField()
+
+
+class RecoveryOutputSerializer(serializers.Serializer):
+    """A recovery as an operation to follow: its state, and how far its deliveries got."""
+
+    id = serializers.CharField()
+    endpoint = serializers.CharField(source="endpoint_id")
+    since = serializers.DateTimeField()
+    deliveries = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=RecoveryStatus.choices)
+    total = serializers.SerializerMethodField()
+    sent = serializers.SerializerMethodField()
+    failed = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+    truncated = serializers.BooleanField(
+        help_text="More deliveries matched than the most one recovery sends: the oldest were taken; recover again "
+        "from the time of the last one for the rest."
+    )
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    links = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=RECOVER_CHOICES))
+    def get_deliveries(self, recovery) -> str:
+        return RECOVER_FAILED if recovery.only_failed else RECOVER_ALL
+
+    @extend_schema_field(serializers.IntegerField(help_text="Deliveries it sends again (0 until it starts)."))
+    def get_total(self, recovery) -> int:
+        return self.context["progress"].total
+
+    @extend_schema_field(serializers.IntegerField(help_text="Of them, delivered."))
+    def get_sent(self, recovery) -> int:
+        return self.context["progress"].sent
+
+    @extend_schema_field(serializers.IntegerField(help_text="Of them, failed (one attempt each; no retries)."))
+    def get_failed(self, recovery) -> int:
+        return self.context["progress"].failed
+
+    @extend_schema_field(serializers.IntegerField(min_value=0, max_value=100, help_text="Percent done."))
+    def get_progress(self, recovery) -> int:
+        return self.context["progress"].percent
+
+    @extend_schema_field(RecoveryLinksSerializer)
+    def get_links(self, recovery) -> dict[str, str]:
+        endpoint_id = recovery.endpoint_id
+        return {
+            "self": _absolute(self.context, "recovery-detail", endpoint_id=endpoint_id, recovery_id=recovery.id),
+            "endpoint": _absolute(self.context, "endpoint-detail", endpoint_id=endpoint_id),
+        }
 
 
 INVALID_PHONE_NUMBER = "Enter a valid phone number in international format (e.g. +12125552368)."

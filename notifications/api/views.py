@@ -15,6 +15,7 @@ from common.netsafety import UnsafeDestination
 from events.engine import DeliveryInFlight, delivery_redeliver
 from events.models import Delivery
 from notifications.api.serializers import (
+    RECOVER_FAILED,
     CallbackSecretOutputSerializer,
     DeliveryOutputSerializer,
     EndpointCreatedOutputSerializer,
@@ -25,10 +26,13 @@ from notifications.api.serializers import (
     PhoneConfirmInputSerializer,
     PreferencesOutputSerializer,
     PreferencesUpdateInputSerializer,
+    RecoverInputSerializer,
+    RecoveryOutputSerializer,
     SecretRotationOutputSerializer,
 )
 from notifications.messages import phone, preferences
-from notifications.models import WebhookEndpoint
+from notifications.models import WebhookEndpoint, WebhookRecovery
+from notifications.webhooks import recovery as recovery_service
 from notifications.webhooks import selectors, services
 
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
@@ -200,6 +204,53 @@ class EndpointTestApi(OwnedEndpointApi):
         }
         context = {"request": request, "endpoint": delivery_endpoint}
         return Response(EndpointTestOutputSerializer(outcome, context=context).data)
+
+
+def _recovery_response(request: Request, recovery: WebhookRecovery, **kwargs) -> Response:
+    progress = recovery_service.recovery_refresh(recovery=recovery)
+    context = {"request": request, "progress": progress}
+    return Response(RecoveryOutputSerializer(recovery, context=context).data, **kwargs)
+
+
+class EndpointRecoverApi(OwnedEndpointApi):
+    @extend_schema(
+        operation_id="webhook_endpoints_recover",
+        summary="Send the endpoint's deliveries since a time again (with their event ids), as an operation to follow",
+        request=RecoverInputSerializer,
+        responses={
+            202: RecoveryOutputSerializer,
+            400: PROBLEM,
+            409: OpenApiResponse(
+                ProblemSerializer, description="A recovery of the endpoint is queued or running, or it is disabled"
+            ),
+            **COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint_or_404(request, endpoint_id)
+        payload = RecoverInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        recovery = recovery_service.endpoint_recover(
+            endpoint=endpoint,
+            since=payload.validated_data["since"],
+            only_failed=payload.validated_data["status"] == RECOVER_FAILED,
+        )
+        response = _recovery_response(request, recovery, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = response.data["links"]["self"]
+        return response
+
+
+class RecoveryDetailApi(OwnedEndpointApi):
+    @extend_schema(
+        operation_id="webhook_recoveries_retrieve",
+        summary="A recovery of the endpoint: its status and how far its deliveries got",
+        responses={200: RecoveryOutputSerializer, **COMMON_ERRORS},
+    )
+    def get(self, request: Request, endpoint_id: str, recovery_id: str) -> Response:
+        recovery = selectors.recovery_get(user=request.user, endpoint_id=endpoint_id, recovery_id=recovery_id)
+        if recovery is None:
+            raise Http404
+        return _recovery_response(request, recovery)
 
 
 class DeliveryListApi(OwnedEndpointApi):

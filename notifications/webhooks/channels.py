@@ -41,6 +41,8 @@ class SignedPost:
     url: str
     headers: dict[str, str]
     body: str
+    # The endpoint's deliveries a second at most; None: no limit.
+    rate_limit: int | None = None
 
 
 # Clients kept per (timeouts, scheme, host name, port); the least recently used beyond this many are closed.
@@ -121,10 +123,13 @@ class _WebhookChannel(DeliveryChannel):
     def retry_schedule(self) -> Sequence[float]:
         return settings.WEBHOOK_RETRY_SCHEDULE
 
-    def _signed(self, delivery: Delivery, url: str, secrets: list[str]) -> SignedPost:
+    def _signed(self, delivery: Delivery, url: str, secrets: list[str], rate_limit: int | None = None) -> SignedPost:
         body = delivery.event.envelope_json
         headers = signature_headers(secrets, message_id=delivery.event_id, timestamp=timezone.now(), body=body)
-        return SignedPost(url=url, headers=headers, body=body)
+        return SignedPost(url=url, headers=headers, body=body, rate_limit=rate_limit)
+
+    def rate_limit(self, delivery: Delivery, prepared: SignedPost) -> int | None:
+        return prepared.rate_limit
 
     def send(self, prepared: SignedPost) -> Outcome:
         with _client(prepared.url) as client:
@@ -163,7 +168,7 @@ class EndpointChannel(_WebhookChannel):
         if endpoint is None or not endpoint.enabled:
             raise SkipDelivery(delivery.target)
         secrets = signing_secrets(endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at)
-        return self._signed(delivery, endpoint.url, secrets)
+        return self._signed(delivery, endpoint.url, secrets, endpoint.rate_limit)
 
     def is_gone(self, status_code: int | None) -> bool:
         return status_code == 410

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 
 from common.ids import looks_like_id
 from events.models import Delivery
-from notifications.models import WebhookEndpoint
+from notifications.models import WebhookEndpoint, WebhookRecovery
 from notifications.webhooks.services import ENDPOINT_CHANNEL
 
 
@@ -35,5 +35,15 @@ def delivery_get(*, user: AbstractBaseUser, endpoint_id: str, delivery_id: str) 
         Delivery.objects.filter(channel=ENDPOINT_CHANNEL, target=endpoint_id, event__user=user, pk=delivery_id)
         .filter(target__in=WebhookEndpoint.objects.filter(owner=user, pk=endpoint_id).values("pk"))
         .select_related("event")
+        .first()
+    )
+
+
+def recovery_get(*, user: AbstractBaseUser, endpoint_id: str, recovery_id: str) -> WebhookRecovery | None:
+    if not (looks_like_id(endpoint_id) and looks_like_id(recovery_id)):
+        return None
+    return (
+        WebhookRecovery.objects.filter(endpoint__owner=user, endpoint_id=endpoint_id, pk=recovery_id)
+        .select_related("endpoint")
         .first()
     )

@@ -60,6 +60,7 @@ def endpoint_create(
     description: str = "",
     event_types: list[str] | None = None,
     enabled: bool = True,
+    rate_limit: int | None = None,
 ) -> WebhookEndpoint:
     """Register an endpoint; its URL is checked (and resolved) now, and refused with a reason if unsafe. A user has
     at most WEBHOOK_MAX_ENDPOINTS_PER_USER: each event is sent to each of them."""
@@ -71,13 +72,19 @@ def endpoint_create(
         limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_USER
         if WebhookEndpoint.objects.filter(owner=owner).count() >= limit:
             raise EndpointLimitReached(f"You have {limit} endpoints, the most allowed; delete one to add another.")
-        return _endpoint_insert(owner, url, description, event_types, enabled)
+        return _endpoint_insert(owner, url, description, event_types, enabled, rate_limit)
 
 
 def _endpoint_insert(
-    owner: AbstractBaseUser, url: str, description: str, event_types: list[str] | None, enabled: bool
+    owner: AbstractBaseUser,
+    url: str,
+    description: str,
+    event_types: list[str] | None,
+    enabled: bool,
+    rate_limit: int | None = None,
 ) -> WebhookEndpoint:
     return WebhookEndpoint.objects.create(
+        rate_limit=rate_limit,
         owner=owner,
         url=url,
         description=description,
@@ -154,6 +161,7 @@ def endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
             status=DeliveryStatus.PENDING,
             next_attempt_at=timezone.now(),
             schedule_start=F("attempt_count"),
+            retry_on_failure=True,
             claimed_by="",
         )
         access_cache.changed()  # an update() sends no signal
