@@ -218,6 +218,10 @@ def figure(value: float | None, spec: str) -> str:
     return "not run" if value is None else format(value, spec)
 
 
+def seconds(value: float | None) -> str:
+    return "not run" if value is None else f"{value:.2f} s"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100, 2000, 10000, 50000])
@@ -249,7 +253,7 @@ def main() -> int:
                 results.append(result)
                 say(
                     f"{rows} rows: new path {result['worker_seconds_median']:.2f} s, today's path "
-                    f"{figure(result['today_seconds'], '.2f')} s, bare {figure(result['bare_seconds_best'], '.2f')} s, "
+                    f"{seconds(result['today_seconds'])}, bare {seconds(result['bare_seconds_best'])}, "
                     f"new path peak {result['worker_peak_mb']:.0f} MB"
                 )
     finally:

@@ -7,7 +7,8 @@ Runs bench/core.py (submit latency and throughput), bench/live.py (report end to
 polling client), bench/webhooks.py (deliveries per second, and beside a hanging endpoint), bench/streams.py (the
 WebSocket, Server-Sent Events and the GraphQL subscription side by side, replay, idle streams), bench/model_table.py
 (PDF render by size: the rows drawn by ReportLab, today's HTML path and bare xhtml2pdf, worker and web memory),
-bench/split_layout.py (req/s under daphne alone and under nginx with gunicorn and daphne), each in a world of its
+bench/split_layout.py (req/s under daphne alone and under nginx with gunicorn and daphne),
+bench/webhook_rate_limit.py (an endpoint's rate limit, and an unlimited endpoint beside it), each in a world of its
 own, and writes their figures with the machine, the commit and the load into docs/benchmarks.md. The JSON of every
 run stays in bench/results/. The machine should be quiet: other load shows in the figures (the load average is
 recorded).
@@ -150,6 +151,53 @@ def _split_layout_section(result: dict) -> list[str]:
     return lines
 
 
+# An unlimited endpoint beside a rate-limited one takes at most this much longer than alone.
+RATE_LIMIT_NEIGHBOUR_SLOWDOWN = 1.10
+
+
+def _rate_limit_neighbour(result: dict) -> float:
+    """How much longer the unlimited endpoint's burst took beside the limited one than alone, first to last attempt."""
+    alone, beside = (
+        result["runs"][name]["first_to_last_attempt_s"] for name in ("unlimited alone", "unlimited beside")
+    )
+    return beside / alone if alone else 1.0
+
+
+def _rate_limit_targets(result: dict) -> list[str]:
+    limited = result["runs"]["limited"]
+    most, rate = limited["most_in_any_second"], limited["rate_limit"]
+    slowdown = _rate_limit_neighbour(result)
+    return [
+        f"| webhooks: an endpoint limited to {rate}/s receives no more in any second | {most} at most | "
+        f"{verdict(most <= rate)} |",
+        f"| webhooks: an unlimited endpoint beside it is not slowed (≤ {RATE_LIMIT_NEIGHBOUR_SLOWDOWN:.2f} × alone) | "
+        f"{slowdown:.2f} × | {verdict(slowdown <= RATE_LIMIT_NEIGHBOUR_SLOWDOWN)} |",
+    ]
+
+
+def _rate_limit_section(result: dict) -> list[str]:
+    lines = [
+        "## Webhooks: an endpoint's rate limit (`bench/webhook_rate_limit.py`)",
+        "",
+        provenance(result),
+        "",
+        f"{result['events']:,} events to an unlimited endpoint alone; then {result['events']:,} more to it and to an "
+        f"endpoint limited to {result['rate']}/s, both on fast receivers on 127.0.0.1, from one worker. Attempt "
+        "times as the delivery log records them.",
+        "",
+        "| endpoint | limit | attempts | seconds from the worker's start | first to last attempt, s | per second | "
+        "most in any 1 s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in result["runs"].items():
+        lines.append(
+            f"| {name} | {row['rate_limit'] or '—'} | {row['attempts']:,} | {row['seconds_from_worker_start']:.2f} | "
+            f"{row['first_to_last_attempt_s']:.2f} | {row['achieved_per_second'] or '—'} | "
+            f"{row['most_in_any_second']} |"
+        )
+    return [*lines, ""]
+
+
 def _schedules_section(result: dict) -> list[str]:
     spread = result["start_offsets_seconds"]
     return [
@@ -253,6 +301,9 @@ def render(results: dict, machine: dict, command: str) -> str:
     split_layout = results.get("split_layout")
     if split_layout:
         lines.append(_split_layout_target(split_layout))
+    rate_limit = results.get("webhook_rate_limit")
+    if rate_limit:
+        lines += _rate_limit_targets(rate_limit)
     for row, most in ((two_thousand, 0.6), (ten_thousand, 0.2)):
         if row and row.get("ratio") is not None:
             lines.append(
@@ -370,6 +421,7 @@ def render(results: dict, machine: dict, command: str) -> str:
         f"| fast endpoint beside a hanging one | {hanging['fast_delivered']:,} | "
         f"{hanging['seconds_from_worker_ready']:.2f} | {hanging['deliveries_per_second']:.0f} |",
         "",
+        *(_rate_limit_section(rate_limit) if rate_limit else []),
         *(_streams_section(streams) if streams else []),
         *(_schedules_section(schedules) if schedules else []),
         "## PDF render by size, and memory (`bench/model_table.py`)",
@@ -450,7 +502,16 @@ def main() -> int:
         "--reuse",
         nargs="+",
         default=[],
-        choices=["core", "live", "webhooks", "streams", "schedules", "model_table", "split_layout"],
+        choices=[
+            "core",
+            "live",
+            "webhooks",
+            "webhook_rate_limit",
+            "streams",
+            "schedules",
+            "model_table",
+            "split_layout",
+        ],
         help="take these from their newest results file instead of running them again",
     )
     args = parser.parse_args()
@@ -461,6 +522,7 @@ def main() -> int:
         "core": ("core.py", ["--reports", "30", "--duration", "5", "--rounds", "1"] if quick else []),
         "live": ("live.py", ["--count", "50"] if quick else []),
         "webhooks": ("webhooks.py", ["--events", "300"] if quick else []),
+        "webhook_rate_limit": ("webhook_rate_limit.py", ["--events", "60"] if quick else []),
         "streams": (
             "streams.py",
             ["--count", "30", "--replay", "1000", "--idle", "200", "--idle-seconds", "10"] if quick else [],
