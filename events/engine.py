@@ -15,7 +15,7 @@ import heapq
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,14 +61,15 @@ def _send(channel: DeliveryChannel, prepared: Any) -> Outcome:
     return outcome
 
 
-def _claim(run_id: str, limit: int, in_flight: Counter) -> list[Delivery]:
-    """Take up to `limit` due deliveries, at most DELIVERY_TARGET_CONCURRENCY in flight per target."""
+def _claim(run_id: str, limit: int, in_flight: Counter, held_back: Sequence[str] = ()) -> list[Delivery]:
+    """Take up to `limit` due deliveries, at most DELIVERY_TARGET_CONCURRENCY in flight per target, none of the
+    targets `held_back` (at their rate limit for now: a claim would only hand them back)."""
     live = {channel.name: channel for channel in channels.delivery_channels()}
     if not live or limit <= 0:
         return []
     now = timezone.now()
     share = settings.DELIVERY_TARGET_CONCURRENCY
-    saturated = [target for target, count in in_flight.items() if count >= share]
+    saturated = [target for target, count in in_flight.items() if count >= share] + list(held_back)
     candidates = (
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now, channel__in=list(live))
         # Targets already at their share are left out in the query itself, or a backlog for one of them would fill
@@ -305,7 +306,9 @@ def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | 
             # Claim in batches: a claim costs a few queries, so wait until a quarter of the threads are free.
             claimed: list[Delivery] = []
             if (room >= max(1, threads // 4) or not in_flight) and time.monotonic() < deadline:
-                claimed = _claim(run_id, room, per_target)
+                now = time.monotonic()
+                held_back = [name.split(":", 1)[1] for name, (first_due, _) in refused.items() if first_due > now]
+                claimed = _claim(run_id, room, per_target, held_back)
                 for delivery in claimed:
                     attempted_at = timezone.now()
                     prepared = _prepared(delivery)
