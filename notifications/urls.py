@@ -16,6 +16,7 @@ urlpatterns = [
     path("webhooks/new/", webhook_views.endpoint_edit, name="webhook-new"),
     path("webhooks/callback-secret/", webhook_views.callback_secret, name="callback-secret"),
     path("webhooks/event-types/", webhook_views.event_catalog, name="event-catalog"),
+    path("webhooks/event-types/send/", webhook_views.event_example_send, name="event-example-send"),
     path(f"{ENDPOINT}/", webhook_views.endpoint_detail, name="webhook-detail"),
     path(f"{ENDPOINT}/edit/", webhook_views.endpoint_edit, name="webhook-edit"),
     path(f"{ENDPOINT}/deliveries/", webhook_views.endpoint_deliveries, name="webhook-deliveries"),

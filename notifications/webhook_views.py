@@ -9,6 +9,7 @@ import json
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,6 +22,7 @@ from notifications.models import WebhookEndpoint
 from notifications.webhook_forms import DeliveryFilterForm, EndpointForm, RecoverForm
 from notifications.webhooks import recovery as recovery_service
 from notifications.webhooks import selectors, services
+from notifications.webhooks.examples import endpoint_send_example
 from notifications.webhooks.health import endpoints_health
 from notifications.webhooks.transport import USER_AGENT
 
@@ -261,3 +263,24 @@ def event_catalog(request: HttpRequest) -> HttpResponse:
     ]
     context = {"types": types, "endpoints": selectors.endpoint_list(user=request.user)}
     return render(request, "ui/webhooks/catalog.html", context)
+
+
+@staff_required
+@require_POST
+def event_example_send(request: HttpRequest) -> HttpResponse:
+    """The catalog's "Send example": one signed POST of the type's example to one of the user's endpoints."""
+    endpoint = _own(request, request.POST.get("endpoint", ""))
+    event_type = request.POST.get("event_type", "")
+    try:
+        sent = endpoint_send_example(endpoint=endpoint, event_type=event_type)
+    except (services.EventTypeUnknown, RateLimited) as error:
+        messages.error(request, str(error))
+    else:
+        result = sent.result
+        if result.succeeded:
+            messages.success(
+                request, f"Example {event_type} delivered: HTTP {result.status_code} in {result.latency_ms} ms."
+            )
+        else:
+            messages.error(request, f"Example {event_type} not delivered: {result.error}.")
+    return redirect(f"{reverse('notifications_ui:event-catalog')}#type-{event_type}")

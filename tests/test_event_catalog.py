@@ -9,7 +9,8 @@ from standardwebhooks import Webhook
 
 from events.api.schema import component_name
 from events.engine import run_deliveries
-from events.types import event_type_catalog, event_types
+from events.models import Event
+from events.types import EXAMPLE_EVENT_ID, event_type_catalog, event_types
 from notifications.webhooks import services
 from reports.services import report_create, report_render
 from tests.webhook_receivers import receiver
@@ -89,3 +90,35 @@ def test_the_openapi_document_is_3_1_with_a_webhook_per_event_type(api):
             "webhook-timestamp",
             "webhook-signature",
         }
+
+
+@pytest.mark.django_db
+def test_an_example_is_sent_signed_to_the_endpoint_and_validates_but_is_not_in_the_event_log(api, user, local_webhooks):
+    with receiver((200, {}, "thanks")) as hooks:
+        endpoint = services.endpoint_create(owner=user, url=hooks.url)
+        answer = api.post(
+            f"/api/v1/webhook-endpoints/{endpoint.id}/send-example", {"event_type": "report.failed"}, format="json"
+        )
+
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert (body["delivered"], body["status_code"], body["response_excerpt"]) == (True, 200, "thanks")
+    (request,) = hooks.received
+    sent = Webhook(endpoint.secret).verify(request.body, request.headers)
+    assert sent == body["event"] and sent["type"] == "report.failed" and sent["id"] != EXAMPLE_EVENT_ID
+    failed = next(known for known in event_type_catalog() if known.name == "report.failed")
+    assert list(_validator(failed.schema).iter_errors(sent)) == []
+    assert not Event.objects.filter(user=user).exists()
+
+
+@pytest.mark.django_db
+def test_an_example_of_an_unknown_type_or_of_anothers_endpoint_is_refused(api, user, make_user, local_webhooks):
+    mine = services.endpoint_create(owner=user, url="http://127.0.0.1:9/hooks")
+    theirs = services.endpoint_create(owner=make_user("bob"), url="http://127.0.0.1:9/hooks")
+
+    unknown = api.post(f"/api/v1/webhook-endpoints/{mine.id}/send-example", {"event_type": "x.y"}, format="json")
+    foreign = api.post(f"/api/v1/webhook-endpoints/{theirs.id}/send-example", {"event_type": "ping"}, format="json")
+
+    assert unknown.status_code == 400 and unknown["Content-Type"] == "application/problem+json"
+    assert "event_type" in json.dumps(unknown.json())
+    assert foreign.status_code == 404

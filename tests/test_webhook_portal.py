@@ -171,3 +171,16 @@ def test_the_catalog_page_lists_every_event_type_with_its_example(browser):
     for known in event_type_catalog():
         assert f'id="type-{known.name}"' in page
     assert "&quot;sequence&quot;: 42" in page
+
+
+def test_the_catalog_sends_an_example_to_one_of_the_users_endpoints(browser, user):
+    with receiver((200, {}, "ok")) as hooks:
+        endpoint = _endpoint(user, url=hooks.url, description="Receiver")
+        catalog = browser.get("/webhooks/event-types/").content.decode()
+        answer = browser.post(
+            "/webhooks/event-types/send/", {"endpoint": endpoint.id, "event_type": "report.succeeded"}, follow=True
+        )
+
+    assert f'<option value="{endpoint.id}">Receiver</option>' in catalog
+    assert "Example report.succeeded delivered: HTTP 200" in answer.content.decode()
+    assert '"type":"report.succeeded"' in hooks.received[0].body

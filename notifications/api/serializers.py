@@ -190,6 +190,21 @@ class EndpointTestOutputSerializer(serializers.Serializer):
     delivery = DeliveryOutputSerializer()
 
 
+class SendExampleInputSerializer(StrictInputSerializer):
+    event_type = serializers.CharField(max_length=64, help_text="A type of GET /api/v1/event-types.")
+
+
+class ExampleSentOutputSerializer(serializers.Serializer):
+    """The one POST of an example event: it is not retried, and it is not in your event log."""
+
+    delivered = serializers.BooleanField(help_text="The endpoint answered with a 2xx.")
+    status_code = serializers.IntegerField(allow_null=True)
+    latency_ms = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+    response_excerpt = serializers.CharField(allow_blank=True, help_text="The first KB of the answer.")
+    event = serializers.JSONField(help_text="The envelope sent: the type's example, with an id and a time of its own.")
+
+
 RECOVER_FAILED, RECOVER_ALL = "failed", "all"
 # The choice of deliveries a recovery sends again, named once in the OpenAPI schema (ENUM_NAME_OVERRIDES).
 RECOVER_CHOICES = [RECOVER_FAILED, RECOVER_ALL]

@@ -11,6 +11,7 @@ urlpatterns = [
     path(ENDPOINT, views.EndpointDetailApi.as_view(), name="endpoint-detail"),
     path(f"{ENDPOINT}/rotate-secret", views.EndpointRotateSecretApi.as_view(), name="endpoint-rotate-secret"),
     path(f"{ENDPOINT}/test", views.EndpointTestApi.as_view(), name="endpoint-test"),
+    path(f"{ENDPOINT}/send-example", views.EndpointSendExampleApi.as_view(), name="endpoint-send-example"),
     path(f"{ENDPOINT}/recover", views.EndpointRecoverApi.as_view(), name="endpoint-recover"),
     path(f"{ENDPOINT}/recoveries/<str:recovery_id>", views.RecoveryDetailApi.as_view(), name="recovery-detail"),
     path(f"{ENDPOINT}/deliveries", views.DeliveryListApi.as_view(), name="delivery-list"),

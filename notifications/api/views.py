@@ -23,17 +23,20 @@ from notifications.api.serializers import (
     EndpointOutputSerializer,
     EndpointTestOutputSerializer,
     EndpointUpdateInputSerializer,
+    ExampleSentOutputSerializer,
     PhoneConfirmInputSerializer,
     PreferencesOutputSerializer,
     PreferencesUpdateInputSerializer,
     RecoverInputSerializer,
     RecoveryOutputSerializer,
     SecretRotationOutputSerializer,
+    SendExampleInputSerializer,
 )
 from notifications.messages import phone, preferences
 from notifications.models import WebhookEndpoint, WebhookRecovery
 from notifications.webhooks import recovery as recovery_service
 from notifications.webhooks import selectors, services
+from notifications.webhooks.examples import endpoint_send_example
 
 COMMON_ERRORS = {401: PROBLEM, 404: PROBLEM}
 CODES_THROTTLED = OpenApiResponse(
@@ -204,6 +207,38 @@ class EndpointTestApi(OwnedEndpointApi):
         }
         context = {"request": request, "endpoint": delivery_endpoint}
         return Response(EndpointTestOutputSerializer(outcome, context=context).data)
+
+
+class EndpointSendExampleApi(OwnedEndpointApi):
+    @extend_schema(
+        operation_id="webhook_endpoints_send_example",
+        summary="POST an example of an event type to the endpoint now, signed; not retried, not in your event log",
+        request=SendExampleInputSerializer,
+        responses={
+            200: ExampleSentOutputSerializer,
+            400: PROBLEM,
+            429: PROBLEM,  # the test ping's rate: Retry-After says when to try again
+            **COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint_or_404(request, endpoint_id)
+        payload = SendExampleInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            sent = endpoint_send_example(endpoint=endpoint, event_type=payload.validated_data["event_type"])
+        except services.EventTypeUnknown as error:
+            raise _field_errors(error, "event_type") from error
+        result = sent.result
+        outcome = {
+            "delivered": result.succeeded,
+            "status_code": result.status_code,
+            "latency_ms": result.latency_ms,
+            "error": result.error,
+            "response_excerpt": result.excerpt,
+            "event": sent.envelope,
+        }
+        return Response(ExampleSentOutputSerializer(outcome).data)
 
 
 def _recovery_response(request: Request, recovery: WebhookRecovery, **kwargs) -> Response:
