@@ -38,6 +38,8 @@ POLL_SECONDS = 0.02
 # A run with nothing in flight waits for deliveries it deferred for a rate limit when they are due within this long,
 # rather than ending and leaving them to the wake-up job.
 RATE_LINGER_SECONDS = 2.0
+# ...looking for other due deliveries this often meanwhile.
+RATE_LINGER_STEP_SECONDS = 0.05
 YIELD_CHECK_SECONDS = 0.2
 # A claim lasts the channel's lease plus this, so a live attempt never outlives its claim.
 LEASE_MARGIN_SECONDS = 30
@@ -342,9 +344,10 @@ def run_deliveries(*, max_seconds: float = 50.0, yield_to: Callable[[], bool] | 
                 while rate_due and rate_due[0] < now - POLL_SECONDS:  # due already, and claimed or taken by another
                     heapq.heappop(rate_due)
                 if rate_due and rate_due[0] - now <= RATE_LINGER_SECONDS and now < deadline:
-                    # Only deliveries held back by a rate limit are left, due in a moment: wait for them here (a
-                    # little at a time, so that waiting reports still take the worker at once).
-                    time.sleep(max(POLL_SECONDS, min(rate_due[0] - now, YIELD_CHECK_SECONDS, deadline - now)))
+                    # Only deliveries held back by a rate limit are left, due in a moment: wait for them here, a
+                    # little at a time, so that new deliveries of other targets (and waiting reports) are taken at
+                    # once: each turn claims again.
+                    time.sleep(max(POLL_SECONDS, min(rate_due[0] - now, RATE_LINGER_STEP_SECONDS, deadline - now)))
                     continue
                 break
             done, _ = wait(list(in_flight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
