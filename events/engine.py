@@ -380,6 +380,19 @@ def next_due_at() -> datetime | None:
     )
 
 
+def due_again(*, retries: bool = True) -> dict[str, Any]:
+    """The fields that put finished or skipped deliveries back in the engine's hands, due now, with a fresh round of
+    attempts: retried on the channel's schedule, or (`retries` off) one attempt whose failure is final."""
+    return {
+        "status": DeliveryStatus.PENDING,
+        "next_attempt_at": timezone.now(),
+        "claimed_by": "",
+        "finished_at": None,
+        "schedule_start": F("attempt_count"),
+        "retry_on_failure": retries,
+    }
+
+
 def delivery_redeliver(*, delivery: Delivery) -> Delivery:
     """Send a delivery again now, with the same event id and a fresh set of retries, whatever its outcome so far;
     not while it is being sent."""
@@ -387,18 +400,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
 
     now = timezone.now()
     not_in_flight = Q(claimed_by="") | Q(next_attempt_at__lt=now)
-    updated = (
-        Delivery.objects.filter(pk=delivery.pk)
-        .filter(not_in_flight)
-        .update(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=now,
-            claimed_by="",
-            finished_at=None,
-            schedule_start=F("attempt_count"),
-            retry_on_failure=True,
-        )
-    )
+    updated = Delivery.objects.filter(pk=delivery.pk).filter(not_in_flight).update(**due_again())
     if not updated:
         raise DeliveryInFlight("The delivery is being sent right now; try again in a moment.")
     transaction.on_commit(kick_delivery)

@@ -37,6 +37,13 @@ def _own(request: HttpRequest, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
+def _own_delivery(request: HttpRequest, endpoint_id: str, delivery_id: str):
+    delivery = selectors.delivery_get(user=request.user, endpoint_id=endpoint_id, delivery_id=delivery_id)
+    if delivery is None:
+        raise Http404("No such delivery of yours.")
+    return delivery
+
+
 def _secret_page(request: HttpRequest, endpoint: WebhookEndpoint, *, created: bool) -> HttpResponse:
     """The only page that shows an endpoint's signing secret: right after it was made or rotated."""
     return render(request, "ui/webhooks/secret.html", {"endpoint": endpoint, "created": created})
@@ -143,9 +150,7 @@ def endpoint_deliveries(request: HttpRequest, endpoint_id: str) -> HttpResponse:
 @staff_required
 @require_GET
 def delivery_detail(request: HttpRequest, endpoint_id: str, delivery_id: str) -> HttpResponse:
-    delivery = selectors.delivery_get(user=request.user, endpoint_id=endpoint_id, delivery_id=delivery_id)
-    if delivery is None:
-        raise Http404("No such delivery of yours.")
+    delivery = _own_delivery(request, endpoint_id, delivery_id)
     context = {
         "endpoint": _own(request, endpoint_id),
         "delivery": delivery,
@@ -203,9 +208,7 @@ def endpoint_rotate_secret(request: HttpRequest, endpoint_id: str) -> HttpRespon
 @staff_required
 @require_POST
 def delivery_send_again(request: HttpRequest, endpoint_id: str, delivery_id: str) -> HttpResponse:
-    delivery = selectors.delivery_get(user=request.user, endpoint_id=endpoint_id, delivery_id=delivery_id)
-    if delivery is None:
-        raise Http404("No such delivery of yours.")
+    delivery = _own_delivery(request, endpoint_id, delivery_id)
     try:
         delivery_redeliver(delivery=delivery)
     except DeliveryInFlight as error:

@@ -4,6 +4,7 @@ builds it) and an example of each report event, for the event type catalog (even
 import copy
 from typing import Any
 
+from reports.api.serializers import ReportOutputSerializer
 from reports.models import ReportStatus
 
 _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
@@ -11,21 +12,7 @@ _URL = {"type": "string", "format": "uri"}
 
 REPORT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": [
-        "id",
-        "url",
-        "report_type",
-        "parameters",
-        "schedule",
-        "status",
-        "progress",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "error",
-        "file",
-        "links",
-    ],
+    "required": list(ReportOutputSerializer.Meta.fields),  # every field, always present
     "properties": {
         "id": {"type": "string", "pattern": "^rep_"},
         "url": _URL,

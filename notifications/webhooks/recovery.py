@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
+from events.engine import due_again
 from events.jobs import kick_delivery
 from events.models import Delivery, DeliveryStatus
 from notifications.models import (
@@ -107,14 +108,7 @@ def recovery_start(*, recovery_id: str) -> WebhookRecovery | None:
             [WebhookRecoveryItem(recovery=recovery, delivery_id=delivery_id) for delivery_id in ids]
         )
         # Finished deliveries only: none of them is in flight, so none is sent twice at once.
-        Delivery.objects.filter(id__in=ids, status__in=wanted).update(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=now,
-            claimed_by="",
-            finished_at=None,
-            schedule_start=F("attempt_count"),
-            retry_on_failure=False,
-        )
+        Delivery.objects.filter(id__in=ids, status__in=wanted).update(**due_again(retries=False))
         recovery.status = RecoveryStatus.RUNNING if ids else RecoveryStatus.SUCCEEDED
         recovery.total, recovery.truncated, recovery.started_at = len(ids), truncated, now
         recovery.finished_at = None if ids else now

@@ -9,14 +9,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from common import access_cache
 from common.ids import new_id
 from common.netsafety import resolve_destination
 from common.rate_limits import RateLimited, rate_wait
-from events.engine import attempt_now
+from events.engine import attempt_now, due_again
 from events.jobs import kick_delivery
 from events.log import event_record
 from events.models import Delivery, DeliveryStatus
@@ -157,13 +156,7 @@ def endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
             enabled=True, disabled_reason="", disabled_at=None, consecutive_failures=0
         )
-        endpoint_deliveries(endpoint).filter(status=DeliveryStatus.SKIPPED).update(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=timezone.now(),
-            schedule_start=F("attempt_count"),
-            retry_on_failure=True,
-            claimed_by="",
-        )
+        endpoint_deliveries(endpoint).filter(status=DeliveryStatus.SKIPPED).update(**due_again())
         access_cache.changed()  # an update() sends no signal
         transaction.on_commit(kick_delivery)
     endpoint.refresh_from_db()
